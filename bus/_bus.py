@@ -1,0 +1,336 @@
+"""The Bus: append events, send commands, replay and consume — all NATS calls live here."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import re
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import api
+
+from zos.events import Command, DecodeError, Event, command_to_event, decode, encode
+
+from ._errors import BusError, BusUnavailable, ConcurrencyError
+from ._streams import STREAMS, ensure_streams, stream_for_subject
+from ._subjects import command_subject, dlq_subject, event_subject
+
+log = logging.getLogger("zos.bus")
+
+TYPE_HEADER = "Zos-Type"
+WRONG_LAST_SEQUENCE = 10071
+_LAST_SEQ = re.compile(r"wrong last sequence: (\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivered:
+    """A message as read back from a stream: its place in the log and its decoded event.
+
+    `event` is None when the payload is not an envelope (raw logs, I/O samples, tlog).
+    """
+
+    stream: str
+    seq: int
+    subject: str
+    time: dt.datetime
+    data: bytes
+    headers: dict[str, str]
+    event: Event | None
+    num_delivered: int = 1
+    num_pending: int = 0
+
+
+Handler = Callable[[Delivered], Awaitable[None]]
+
+
+def _time_arg(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _translate(exc: Exception) -> BusError:
+    if isinstance(exc, (nats.errors.TimeoutError, nats.errors.NoServersError,
+                        nats.errors.ConnectionClosedError, nats.js.errors.NoStreamResponseError,
+                        asyncio.TimeoutError)):
+        return BusUnavailable(f"NATS did not answer: {exc!r}")
+    return BusError(str(exc))
+
+
+class Bus:
+    """One connection to the log. Make it with `connect()`; close it with `close()`."""
+
+    def __init__(self, nc: NATS, actor: str | None = None) -> None:
+        self.nc = nc
+        self.js = nc.jetstream(timeout=10)
+        self.actor = actor
+
+    # -- writing -----------------------------------------------------------------------
+    async def append(self, event: Event, expected_seq: int | None = None,
+                     subject: str | None = None) -> int:
+        """Append one event on its aggregate's subject; returns its stream sequence.
+
+        `expected_seq` is the aggregate's last sequence as the caller saw it (0 = new
+        aggregate); if the subject moved on, `ConcurrencyError`. A republished event (same
+        id) is deduplicated by the server and returns the original sequence.
+        """
+        subject = subject or event_subject(event.aggregate, event.aggregate_id)
+        headers = {"Nats-Msg-Id": event.id, TYPE_HEADER: event.type}
+        if expected_seq is not None:
+            headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_seq)
+        try:
+            ack = await self.js.publish(subject, encode(event), headers=headers)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                found = _LAST_SEQ.search(exc.description or "")
+                raise ConcurrencyError(subject, expected_seq or 0,
+                                       int(found.group(1)) if found else None) from exc
+            raise _translate(exc) from exc
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return ack.seq
+
+    async def append_many(self, events: Iterable[Event], window: int = 4096) -> list[int]:
+        """Append many events pipelined (acks awaited together); returns their sequences."""
+        futures = []
+        try:
+            for event in events:
+                subject = event_subject(event.aggregate, event.aggregate_id)
+                futures.append(await self.js.publish_async(
+                    subject, encode(event), wait_stall=30,
+                    headers={"Nats-Msg-Id": event.id, TYPE_HEADER: event.type}))
+                if len(futures) % window == 0:
+                    await asyncio.gather(*futures[-window:])
+            acks = await asyncio.gather(*futures)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return [ack.seq for ack in acks]
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None,
+                      msg_id: str | None = None) -> int:
+        """Publish raw bytes on a stream subject (logs, I/O samples, tlog batches)."""
+        headers = dict(headers or {})
+        if msg_id:
+            headers["Nats-Msg-Id"] = msg_id
+        try:
+            ack = await self.js.publish(subject, payload, headers=headers or None)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return ack.seq
+
+    async def send_command(self, command: Command, node: str, *, actor: str | None = None) -> int:
+        """Put a command on the node's queue subject; a resend of the same id is deduplicated."""
+        event = command_to_event(command, node, actor=actor or self.actor)
+        return await self.append(event, subject=command_subject(node, command.queue or "default"))
+
+    async def last_seq(self, subject: str) -> int:
+        """The last sequence stored on one subject (0 when none): the OCC starting point."""
+        stream = stream_for_subject(subject)
+        try:
+            msg = await self.js.get_last_msg(stream, subject)
+        except nats.js.errors.NotFoundError:
+            return 0
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return msg.seq or 0
+
+    # -- reading -----------------------------------------------------------------------
+    async def replay(self, subject: str = "zos.evt.>", *, from_seq: int | None = None,
+                     since: dt.datetime | None = None, until: dt.datetime | None = None,
+                     types: Sequence[str] = (), follow: bool = False,
+                     decode_events: bool = True) -> AsyncIterator[Delivered]:
+        """Read a subject filter in stream order with an ordered consumer.
+
+        Stops at the end of the log unless `follow`. `types` filters on the type header.
+        Undecodable payloads are yielded with `event=None` so tools can show them.
+        """
+        stream = stream_for_subject(subject)
+        if from_seq:
+            policy, extra = api.DeliverPolicy.BY_START_SEQUENCE, {"opt_start_seq": from_seq}
+        elif since:
+            policy, extra = api.DeliverPolicy.BY_START_TIME, {"opt_start_time": _time_arg(since)}
+        else:
+            policy, extra = api.DeliverPolicy.ALL, {}
+        config = api.ConsumerConfig(deliver_policy=policy, **extra)
+        wanted = set(types)
+        until_utc = until.astimezone(dt.timezone.utc) if until and until.tzinfo else (
+            until.replace(tzinfo=dt.timezone.utc) if until else None)
+        try:
+            sub = await self.js.subscribe(subject, stream=stream, ordered_consumer=True,
+                                          config=config, pending_msgs_limit=-1,
+                                          pending_bytes_limit=-1)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        try:
+            if not follow:
+                # Nothing pending and nothing pushed yet: the filter matches nothing.
+                info = await sub.consumer_info()
+                if info.num_pending == 0 and info.delivered.consumer_seq == 0 \
+                        and sub.pending_msgs == 0:
+                    return
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=None if follow else 5.0)
+                except nats.errors.TimeoutError:
+                    if follow:
+                        continue
+                    raise BusUnavailable(f"replay of {subject} stalled for 5 s") from None
+                item = self._delivered(msg, decode_events)
+                if until_utc and item.time > until_utc:
+                    return
+                if not wanted or item.headers.get(TYPE_HEADER) in wanted or (
+                        item.event is not None and item.event.type in wanted):
+                    yield item
+                if not follow and item.num_pending == 0:
+                    return
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # the connection may be gone; nothing left to release then
+                log.debug("unsubscribe after replay failed", exc_info=True)
+
+    @staticmethod
+    def _delivered(msg: Msg, decode_events: bool) -> Delivered:
+        meta = msg.metadata
+        event = None
+        if decode_events:
+            try:
+                event = decode(msg.data)
+            except DecodeError:
+                event = None
+        return Delivered(stream=meta.stream, seq=meta.sequence.stream, subject=msg.subject,
+                         time=meta.timestamp, data=msg.data, headers=dict(msg.headers or {}),
+                         event=event, num_delivered=meta.num_delivered,
+                         num_pending=meta.num_pending)
+
+    async def consume(self, subject: str, durable: str, handler: Handler, *,
+                      batch: int = 64, max_deliver: int = 5, ack_wait: float = 60.0,
+                      stop: asyncio.Event | None = None) -> None:
+        """Run a durable pull consumer until `stop` is set or the task is cancelled.
+
+        Each message is acked after `handler` returns. A payload that does not decode, or
+        whose handler failed `max_deliver` times, is parked on `zos.dlq.<stream>` with the
+        reason, and the consumer goes on: nothing is silently dropped.
+        """
+        stream = stream_for_subject(subject)
+        config = api.ConsumerConfig(durable_name=durable, ack_policy=api.AckPolicy.EXPLICIT,
+                                    ack_wait=ack_wait, max_deliver=-1, filter_subject=subject,
+                                    max_ack_pending=10000)
+        try:
+            psub = await self.js.pull_subscribe(subject, durable=durable, stream=stream,
+                                                config=config)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                msgs = await psub.fetch(batch, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self._handle(stream, msg, handler, max_deliver)
+
+    async def _handle(self, stream: str, msg: Msg, handler: Handler, max_deliver: int) -> None:
+        try:
+            item = self._delivered(msg, decode_events=False)
+            item = dataclasses.replace(item, event=decode(msg.data))
+        except DecodeError as exc:
+            log.warning("poison message %s seq %s: %s", msg.subject, msg.metadata.sequence.stream, exc)
+            await self.park(stream, msg, f"decode: {exc}")
+            await msg.ack()
+            return
+        try:
+            await handler(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("handler failed on %s seq %s (delivery %s)", item.subject, item.seq,
+                          item.num_delivered)
+            if item.num_delivered >= max_deliver:
+                await self.park(stream, msg, f"handler: {exc!r}")
+                await msg.ack()
+            else:
+                await msg.nak(delay=min(2.0 ** item.num_delivered * 0.1, 5.0))
+            return
+        await msg.ack()
+
+    async def park(self, stream: str, msg: Msg, reason: str) -> None:
+        """Put a message on the stream's dead-letter subject, with where it came from and why."""
+        meta = msg.metadata
+        headers = {"Zos-Dlq-Subject": msg.subject, "Zos-Dlq-Seq": str(meta.sequence.stream),
+                   "Zos-Dlq-Reason": reason[:1000],
+                   "Nats-Msg-Id": f"dlq-{stream}-{meta.sequence.stream}"}
+        await self.js.publish(dlq_subject(stream), msg.data, headers=headers)
+
+    # -- inspection ----------------------------------------------------------------------
+    async def streams(self) -> list[dict[str, Any]]:
+        """Each zos stream with its subjects, message count, bytes and sequence range."""
+        rows = []
+        for spec in STREAMS:
+            try:
+                info = await self.js.stream_info(spec.name)
+            except nats.js.errors.NotFoundError:
+                continue
+            state = info.state
+            rows.append({"stream": spec.name, "subjects": list(info.config.subjects or []),
+                         "messages": state.messages, "bytes": state.bytes,
+                         "first_seq": state.first_seq, "last_seq": state.last_seq})
+        return rows
+
+    async def close(self) -> None:
+        try:
+            await self.nc.drain()
+        except Exception:  # already closed or never connected: nothing to flush
+            await self.nc.close()
+
+    async def __aenter__(self) -> "Bus":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def connect(urls: str | Sequence[str], *, user: str | None = None,
+                  password: str | None = None, token: str | None = None,
+                  creds: str | None = None, name: str = "zos", actor: str | None = None,
+                  setup_streams: bool = True, replicas: int = 1,
+                  connect_timeout: float = 5.0) -> Bus:
+    """The one NATS connect helper: URL list, credentials, endless reconnect, streams ready."""
+    servers = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
+    options: dict[str, Any] = dict(servers=servers, name=name, connect_timeout=connect_timeout,
+                                   max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                   allow_reconnect=True)
+    if user:
+        options.update(user=user, password=password)
+    if token:
+        options["token"] = token
+    if creds:
+        options["user_credentials"] = creds
+
+    async def _quiet(exc: Exception) -> None:
+        log.debug("nats: %r", exc)
+    options["error_cb"] = _quiet
+    try:
+        nc = await nats.connect(**options)
+    except Exception as exc:
+        raise BusUnavailable(f"cannot connect to NATS at {', '.join(servers)}: {exc!r}") from exc
+    bus = Bus(nc, actor=actor)
+    if setup_streams:
+        try:
+            await ensure_streams(bus.js, replicas)
+        except Exception as exc:
+            await nc.close()
+            raise _translate(exc) from exc
+    return bus

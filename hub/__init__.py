@@ -1,0 +1,1 @@
+"""Part under construction: see ARCHITECTURE.md section 1."""

@@ -1,0 +1,1 @@
+"""The `zos` command line, its settings and `zos up`."""

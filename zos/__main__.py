@@ -1,0 +1,5 @@
+import sys
+
+from zos.cli import main
+
+sys.exit(main())

@@ -1,0 +1,134 @@
+"""`zos up`: the whole single-node stack on embedded defaults, as child processes.
+
+The broker starts first (unless a NATS URL is given), then each part from `plan()`, each a
+`python -m zos ...` child in its own process group that dies with us (PR_SET_PDEATHSIG), so
+Ctrl-C, SIGTERM or even a kill -9 of `zos up` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from zos.bus import EmbeddedBroker, free_port, wait_for_port
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclasses.dataclass
+class Service:
+    """One child process of the stack and how to tell that it is ready."""
+
+    name: str
+    argv: list[str]
+    ready: Callable[[], None] | None = None
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+
+def zos_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zos", *args]
+
+
+def wait_for_socket(path: Path, timeout: float = 30.0) -> Callable[[], None]:
+    def ready() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists():
+                with socket.socket(socket.AF_UNIX) as sock:
+                    try:
+                        sock.connect(str(path))
+                        return
+                    except OSError:
+                        pass
+            time.sleep(0.05)
+        raise TimeoutError(f"nothing listens on {path} after {timeout} s")
+    return ready
+
+
+def wait_for_tcp(port: int, timeout: float = 30.0) -> Callable[[], None]:
+    return lambda: wait_for_port("127.0.0.1", port, timeout)
+
+
+def plan(data: Path, nats: str, node_id: str) -> tuple[dict[str, str], list[Service]]:
+    """What the stack runs, in start order, and the addresses it writes to stack.json.
+
+    Each part adds its block here; a block picks free loopback ports so the stack works when
+    the standard ports (4222, 6379, 5432) are taken.
+    """
+    stack: dict[str, str] = {"nats": nats, "node": node_id}
+    services: list[Service] = []
+    return stack, services
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Stack:
+    def __init__(self, data: Path, nats: str | None = None, node_id: str | None = None) -> None:
+        self.data = data
+        self.nats = nats
+        self.node_id = node_id or socket.gethostname().split(".")[0]
+        self.broker: EmbeddedBroker | None = None
+        self.services: list[Service] = []
+        self.addresses: dict[str, str] = {}
+
+    def start(self) -> dict[str, str]:
+        self.data.mkdir(parents=True, exist_ok=True)
+        (self.data / "logs").mkdir(exist_ok=True)
+        if not self.nats:
+            self.broker = EmbeddedBroker(self.data / "nats", log_file=self.data / "logs" / "nats.log")
+            self.broker.start()
+            self.nats = self.broker.url
+        self.addresses, self.services = plan(self.data, self.nats, self.node_id)
+        env = {**os.environ, "ZOS_NATS": self.nats, "ZOS_DATA": str(self.data)}
+        for service in self.services:
+            log = open(self.data / "logs" / f"{service.name}.log", "ab")
+            service.proc = subprocess.Popen(service.argv, env={**env, **service.env}, stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True, preexec_fn=_die_with_parent)
+            log.close()
+            if service.ready:
+                try:
+                    service.ready()
+                except Exception as exc:
+                    raise RuntimeError(f"{service.name} did not become ready: {exc}; "
+                                       f"see {self.data / 'logs' / (service.name + '.log')}") from exc
+        (self.data / "stack.json").write_text(json.dumps(self.addresses, indent=2) + "\n")
+        return self.addresses
+
+    def failed(self) -> Service | None:
+        """The first child that exited on its own, if any."""
+        return next((s for s in self.services if s.proc and s.proc.poll() is not None), None)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for service in reversed(self.services):
+            if service.proc and service.proc.poll() is None:
+                os.killpg(service.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for service in reversed(self.services):
+            if service.proc is None:
+                continue
+            try:
+                service.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(service.proc.pid, signal.SIGKILL)
+                service.proc.wait()
+            try:  # grandchildren left in the group (jobs of the node agent, helpers)
+                os.killpg(service.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.broker:
+            self.broker.stop()
+        (self.data / "stack.json").unlink(missing_ok=True)
