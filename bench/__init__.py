@@ -1,0 +1,1 @@
+"""Benchmarks: each compares a zos part with a named peer in the same run."""
