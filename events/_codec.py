@@ -12,6 +12,7 @@ from ._registry import get_type
 
 _ENVELOPE_KEYS = ("id", "type", "version", "aggregate", "aggregate_id", "time",
                   "causation_id", "correlation_id", "actor", "data")
+_ENVELOPE_KEY_SET = frozenset(_ENVELOPE_KEYS)
 _MAX_PAYLOAD = 64 * 1024 * 1024
 
 
@@ -42,32 +43,39 @@ def encode(event: Event) -> bytes:
     return encode_value(event.to_dict())
 
 
-def decode_any(payload: bytes) -> Event:
-    """Decode an envelope without upcasting or validating its data (for tools that show raw)."""
+def _envelope_dict(payload: bytes) -> dict[str, Any]:
     raw = decode_value(payload)
     if not isinstance(raw, dict):
         raise DecodeError(f"envelope must be a map, got {type(raw).__name__}")
     missing = [k for k in ("id", "type", "aggregate", "aggregate_id", "data") if k not in raw]
     if missing:
         raise DecodeError(f"envelope lacks {', '.join(missing)}")
-    unknown = [k for k in raw if k not in _ENVELOPE_KEYS]
-    if unknown:
+    if len(raw) > len(_ENVELOPE_KEYS) or not raw.keys() <= _ENVELOPE_KEY_SET:
+        unknown = [k for k in raw if k not in _ENVELOPE_KEY_SET]
         raise DecodeError(f"envelope has unknown keys {', '.join(map(str, unknown))}")
     for key in ("id", "type", "aggregate", "aggregate_id"):
-        if not isinstance(raw[key], str):
+        if type(raw[key]) is not str:
             raise DecodeError(f"envelope field '{key}' must be a string, got {type(raw[key]).__name__}")
-    if not isinstance(raw["data"], dict):
+    if type(raw["data"]) is not dict:
         raise DecodeError(f"envelope field 'data' must be a map, got {type(raw['data']).__name__}")
-    version = raw.get("version", 1)
-    when = raw.get("time", 0)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    version = raw.setdefault("version", 1)
+    when = raw.setdefault("time", 0)
+    if type(version) is not int or version < 1:
         raise DecodeError(f"envelope field 'version' must be a positive int, got {version!r}")
-    if not isinstance(when, int) or isinstance(when, bool):
+    if type(when) is not int:
         raise DecodeError(f"envelope field 'time' must be an int, got {when!r}")
-    return Event(type=raw["type"], aggregate=raw["aggregate"], aggregate_id=raw["aggregate_id"],
-                 data=raw["data"], id=raw["id"], version=version, time=when,
-                 causation_id=raw.get("causation_id"), correlation_id=raw.get("correlation_id"),
-                 actor=raw.get("actor"))
+    return raw
+
+
+def _build(raw: dict[str, Any]) -> Event:
+    return Event(raw["type"], raw["aggregate"], raw["aggregate_id"], raw["data"], raw["id"],
+                 raw["version"], raw["time"], raw.get("causation_id"), raw.get("correlation_id"),
+                 raw.get("actor"))
+
+
+def decode_any(payload: bytes) -> Event:
+    """Decode an envelope without upcasting or validating its data (for tools that show raw)."""
+    return _build(_envelope_dict(payload))
 
 
 def decode(payload: bytes) -> Event:
@@ -75,21 +83,18 @@ def decode(payload: bytes) -> Event:
 
     Unknown types decode as they are (a generic event): consumers skip them, never crash.
     """
-    event = decode_any(payload)
-    declared = get_type(event.type)
+    raw = _envelope_dict(payload)
+    declared = get_type(raw["type"])
     if declared is None:
-        return event
-    if event.version > declared.version:
-        raise DecodeError(f"event type '{event.type}' v{event.version} is newer than this code "
+        return _build(raw)
+    if raw["version"] > declared.version:
+        raise DecodeError(f"event type '{raw['type']}' v{raw['version']} is newer than this code "
                           f"knows (v{declared.version})")
-    data = event.data
-    if event.version < declared.version:
-        data = declared.upcast(event.version, data)
+    if raw["version"] < declared.version:
+        raw["data"] = declared.upcast(raw["version"], raw["data"])
+        raw["version"] = declared.version
     try:
-        declared.validate(data)
+        declared.validate(raw["data"])
     except ValidationError as exc:
-        raise DecodeError(f"event {event.id}: {exc}") from exc
-    return Event(type=event.type, aggregate=event.aggregate, aggregate_id=event.aggregate_id,
-                 data=data, id=event.id, version=declared.version, time=event.time,
-                 causation_id=event.causation_id, correlation_id=event.correlation_id,
-                 actor=event.actor)
+        raise DecodeError(f"event {raw['id']}: {exc}") from exc
+    return _build(raw)

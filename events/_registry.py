@@ -41,21 +41,19 @@ class EventType:
     upcasters: dict[int, Upcaster] = dataclasses.field(default_factory=dict)
 
     def validate(self, data: dict[str, Any]) -> None:
-        for key in data:
-            if key not in self.fields:
-                raise UnknownFieldError(
-                    f"event type '{self.name}' v{self.version} has no field '{key}' "
-                    f"(declared: {', '.join(sorted(self.fields)) or 'none'})")
+        if not data.keys() <= self.fields.keys():
+            key = next(k for k in data if k not in self.fields)
+            raise UnknownFieldError(
+                f"event type '{self.name}' v{self.version} has no field '{key}' "
+                f"(declared: {', '.join(sorted(self.fields)) or 'none'})")
         for field in self.fields.values():
-            if field.name not in data or data[field.name] is None:
+            value = data.get(field.name)
+            if value is None:
                 if field.required:
                     raise ValidationError(f"event type '{self.name}' needs field '{field.name}'")
                 continue
-            value = data[field.name]
-            allowed = _KINDS[field.kind]
-            if field.kind in ("int", "float") and isinstance(value, bool):
-                allowed = ()
-            if not isinstance(value, allowed):
+            if not isinstance(value, _KINDS[field.kind]) or (
+                    isinstance(value, bool) and field.kind in ("int", "float")):
                 raise ValidationError(
                     f"event type '{self.name}' field '{field.name}' is {type(value).__name__}, "
                     f"expected {field.kind}")
