@@ -125,3 +125,19 @@ def test_zos_up_serves_and_stops_clean(tmp_path, sig):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_events_tail_follows_new_events(zos_env):
+    node = "tail-" + uuid.uuid4().hex[:8]
+    tail = subprocess.Popen([*ZOS, "events", "tail", "--subject", f"zos.cmd.{node}.>", "--json"],
+                            env=zos_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # the tail shows what happens after its start time, which it announces on stderr
+        assert tail.stderr.readline().startswith("following ")
+        out = run(["cmd", "publish", "--node", node, "core.ping"], zos_env)
+        published = json.loads(out.stdout)
+        line = json.loads(tail.stdout.readline())
+        assert line["aggregate_id"] == published["id"] and line["seq"] == published["seq"]
+    finally:
+        tail.terminate()
+        tail.wait(10)

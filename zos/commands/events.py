@@ -111,8 +111,10 @@ async def _print(args: argparse.Namespace, **replay_args: Any) -> int:
 
 
 async def tail_cmd(args: argparse.Namespace) -> int:
-    # Start after the current end: a tail shows only what happens from now on.
-    return await _print(args, since=dt.datetime.now(dt.timezone.utc), follow=True)
+    # Start at "now": a tail shows only what happens from this moment on.
+    start = dt.datetime.now(dt.timezone.utc)
+    print(f"following {_subject(args)} from {start.isoformat()}", file=sys.stderr, flush=True)
+    return await _print(args, since=start, follow=True)
 
 
 async def replay_cmd(args: argparse.Namespace) -> int:
