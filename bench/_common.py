@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from zos.bus import EmbeddedBroker
 
@@ -19,7 +19,7 @@ def broker() -> Iterator[str]:
 
 
 class Timer:
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.perf_counter()
         return self
 

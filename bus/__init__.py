@@ -9,11 +9,12 @@ Everything that touches NATS goes through here; callers never import `nats`.
 """
 
 from ._broker import EmbeddedBroker, free_port, nats_server_binary, wait_for_port
-from ._bus import TYPE_HEADER, Bus, Delivered, Handler, connect
+from ._bus import TYPE_HEADER, Bus, Delivered, Handler, connect, jsonable
 from ._errors import BrokerError, BusError, BusUnavailable, ConcurrencyError
+from ._times import parse_time
 from ._streams import STREAM_NAMES, STREAMS, StreamSpec, ensure_streams, stream_for_subject
 from ._subjects import (aggregate_filter, command_subject, dlq_subject, event_subject,
-                        io_subject, log_subject, node_commands_filter, tlog_subject, token)
+                        io_subject, log_subject, node_commands_filter, node_logs_filter, tlog_subject, token)
 
 __all__ = [
     "BrokerError",
@@ -36,9 +37,12 @@ __all__ = [
     "event_subject",
     "free_port",
     "io_subject",
+    "jsonable",
     "log_subject",
     "nats_server_binary",
     "node_commands_filter",
+    "node_logs_filter",
+    "parse_time",
     "stream_for_subject",
     "tlog_subject",
     "token",

@@ -64,7 +64,7 @@ class EmbeddedBroker:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js",
                 "-sd", str(self.data_dir / "jetstream"), "-l", str(self.log_file)]
@@ -88,7 +88,7 @@ class EmbeddedBroker:
             self.proc.kill()
             self.proc.wait()
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

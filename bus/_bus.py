@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import dataclasses
 import datetime as dt
 import logging
 import re
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 import nats
 import nats.errors
@@ -48,6 +50,29 @@ class Delivered:
     num_delivered: int = 1
     num_pending: int = 0
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form tools print and the API serves: envelope + stream, seq, subject.
+
+        Bytes become `{"base64": ...}`; an undecodable payload is shown as `raw`.
+        """
+        body: dict[str, Any] = {"stream": self.stream, "seq": self.seq, "subject": self.subject}
+        if self.event is not None:
+            body.update(jsonable(self.event.to_dict()))
+        else:
+            body["raw"] = jsonable(self.data)
+        return body
+
+
+def jsonable(value: Any) -> Any:
+    """A decoded msgpack value made JSON-safe (bytes → {"base64": ...}, keys → str)."""
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
 
 Handler = Callable[[Delivered], Awaitable[None]]
 
@@ -56,8 +81,16 @@ def _time_arg(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _raise_if_cancelling() -> None:
+    """nats-py's subscribe can swallow a cancellation that lands while it sets up; the task
+    would then follow forever. Honour the pending cancel here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
 
 
 def _translate(exc: Exception) -> BusError:
@@ -164,8 +197,8 @@ class Bus:
             policy, extra = api.DeliverPolicy.ALL, {}
         config = api.ConsumerConfig(deliver_policy=policy, **extra)
         wanted = set(types)
-        until_utc = until.astimezone(dt.timezone.utc) if until and until.tzinfo else (
-            until.replace(tzinfo=dt.timezone.utc) if until else None)
+        until_utc = until.astimezone(dt.UTC) if until and until.tzinfo else (
+            until.replace(tzinfo=dt.UTC) if until else None)
         # Messages arrive through a callback into a local buffer and are drained in bursts:
         # next_msg() per message costs two tasks and ~5 loop turns, a third of the rate.
         buffer: collections.deque[Msg] = collections.deque()
@@ -187,6 +220,7 @@ class Bus:
                                           pending_bytes_limit=256 * 1024 * 1024)
         except Exception as exc:
             raise _translate(exc) from exc
+        _raise_if_cancelling()
         try:
             if not follow:
                 # Nothing pending and nothing pushed yet: the filter matches nothing.
@@ -251,17 +285,27 @@ class Bus:
                                                 config=config)
         except Exception as exc:
             raise _translate(exc) from exc
+        _raise_if_cancelling()
         stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                msgs = await psub.fetch(batch, timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
-                await self._handle(stream, msg, handler, max_deliver)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await psub.fetch(batch, timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    # nats-py raises either, depending on where the wait ran out
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    await self._handle(stream, msg, handler, max_deliver)
+        finally:
+            # Release the pull subscription, or a later drain() waits on it for its timeout.
+            if not self.nc.is_closed:
+                try:
+                    await psub.unsubscribe()
+                except Exception:  # connection lost meanwhile: nothing left to release
+                    log.debug("unsubscribe of %s failed", durable, exc_info=True)
 
     async def _handle(self, stream: str, msg: Msg, handler: Handler, max_deliver: int) -> None:
         try:
@@ -316,7 +360,7 @@ class Bus:
         except Exception:  # already closed or never connected: nothing to flush
             await self.nc.close()
 
-    async def __aenter__(self) -> "Bus":
+    async def __aenter__(self) -> Bus:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -39,6 +39,11 @@ def log_subject(node: str, job: str) -> str:
     return f"zos.log.{token(node)}.{token(job)}"
 
 
+def node_logs_filter(node: str) -> str:
+    """Every log record of one node: streamed job output and logger queues."""
+    return f"zos.log.{token(node)}.>"
+
+
 def io_subject(kind: str, name: str) -> str:
     """`kind` is `fs`, `disk` or `node`: the part that measured it."""
     return f"zos.io.{token(kind)}.{token(name)}"

@@ -1,1 +1,28 @@
-"""Part under construction: see ARCHITECTURE.md section 1."""
+"""zos.hub: the Hub service (spec §11): repositories of flists, tar.gz -> flist conversion,
+the chunk API, a small web UI; every change an event on the bus.
+
+    app = create_app(HubConfig(data=Path("/var/lib/zos"), tokens={"tok": {"user": "alice", "accounts": []}}))
+    # or, on the command line: zos hub serve --port 5555
+"""
+
+from ._app import create_app
+from ._config import HubConfig, load_config, parse_tokens
+from ._errors import (BadRequestError, ConflictError, ForbiddenError, HubError, MissingChunksError,
+                      NotFoundError, TooLargeError, UnauthorizedError)
+from ._serve import serve
+
+__all__ = [
+    "BadRequestError",
+    "ConflictError",
+    "ForbiddenError",
+    "HubConfig",
+    "HubError",
+    "MissingChunksError",
+    "NotFoundError",
+    "TooLargeError",
+    "UnauthorizedError",
+    "create_app",
+    "load_config",
+    "parse_tokens",
+    "serve",
+]

@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -74,3 +77,75 @@ def redis_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 def redis_url(redis_factory: Callable[[], str]) -> str:
     """One redis-server shared by the session: use unique keys."""
     return redis_factory()
+
+
+class NodeAgent:
+    """A `zos node run` subprocess with its own data dir (see the `node_agent` fixture)."""
+
+    def __init__(self, nats_url: str, data_dir: Path, node_id: str | None = None,
+                 args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        self.node_id = node_id or "node-" + uuid.uuid4().hex[:10]
+        self.nats_url = nats_url
+        self.data_dir = data_dir
+        self.args = tuple(args)
+        self.env = {**os.environ, **(env or {}), "ZOS_NATS": nats_url, "ZOS_DATA": str(data_dir)}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = data_dir / f"agent-{self.node_id}.log"
+
+    @property
+    def ready_file(self) -> Path:
+        return self.data_dir / "node" / self.node_id / "ready"
+
+    def start(self, timeout: float = 60.0) -> NodeAgent:
+        """Start the agent and wait until it announced `node.booted` (it then writes its ready file)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.ready_file.unlink(missing_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "zos", "--log-level", "INFO", "node", "run",
+                 "--node-id", self.node_id, "--nats", self.nats_url, *self.args],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not self.ready_file.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node agent exited with {self.proc.returncode}: "
+                                   f"{self.log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"node agent not ready after {timeout} s: "
+                                   f"{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (jobs are ended, node.stopped recorded), then SIGKILL if it lingers."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        """kill -9: no goodbye, jobs left running."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def node_agent(nats_url: str, tmp_path: Path) -> Iterator[NodeAgent]:
+    """A running node agent on the session broker: `.node_id`, `.proc`, `.data_dir`, `.env`.
+
+    Send it commands with `await zos.node.call(bus, agent.node_id, "core.ping")`.
+    """
+    agent = NodeAgent(nats_url, tmp_path / "node-agent").start()
+    try:
+        yield agent
+    finally:
+        agent.stop()

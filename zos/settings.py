@@ -13,7 +13,8 @@ import argparse
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 

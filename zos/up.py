@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from zos.bus import EmbeddedBroker, free_port, wait_for_port
 
@@ -55,6 +55,25 @@ def wait_for_socket(path: Path, timeout: float = 30.0) -> Callable[[], None]:
     return ready
 
 
+def wait_for_file(path: Path, timeout: float = 30.0) -> Callable[[], None]:
+    """Ready when `path` is written after now (a file left by an earlier run does not count)."""
+    since = time.time() - 1.0
+
+    def fresh() -> bool:
+        try:
+            return path.stat().st_mtime >= since
+        except FileNotFoundError:
+            return False
+
+    def ready() -> None:
+        deadline = time.monotonic() + timeout
+        while not fresh():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} was not written within {timeout} s")
+            time.sleep(0.05)
+    return ready
+
+
 def wait_for_tcp(port: int, timeout: float = 30.0) -> Callable[[], None]:
     return lambda: wait_for_port("127.0.0.1", port, timeout)
 
@@ -67,6 +86,34 @@ def plan(data: Path, nats: str, node_id: str) -> tuple[dict[str, str], list[Serv
     """
     stack: dict[str, str] = {"nats": nats, "node": node_id}
     services: list[Service] = []
+    # node: the local node agent with its 0-core Redis bridge; it writes DATA/node/<id>/ready
+    # once node.booted is on the log and the bridge listens.
+    bridge_port = free_port()
+    stack["bridge"] = f"redis://127.0.0.1:{bridge_port}"
+    services.append(Service("node", zos_argv("node", "run", "--node-id", node_id, "--data", str(data),
+                                             "--redis-listen", f"127.0.0.1:{bridge_port}"),
+                            ready=wait_for_file(data / "node" / node_id / "ready", timeout=60)))
+    # disk: one NBD server on a unix socket; it learns every vdisk from the log.
+    nbd_socket = data / "disk" / "nbd.sock"
+    stack["nbd"] = f"nbd+unix:///?socket={nbd_socket}"
+    services.append(Service("disk", zos_argv("disk", "serve", "--listen", f"unix:{nbd_socket}",
+                                             "--id", node_id, "--node", node_id, "--data", str(data)),
+                            ready=wait_for_socket(nbd_socket)))
+    # projections + API: one process; the projectors run inside the API so a write's
+    # read-your-writes wait is an in-process notification (no checkpoint polling).
+    api_port = free_port()
+    stack["db"] = f"sqlite:///{data / 'zos.db'}"
+    stack["api"] = f"http://127.0.0.1:{api_port}"
+    services.append(Service("api", zos_argv("api", "serve", "--db", stack["db"], "--host", "127.0.0.1",
+                                            "--port", str(api_port), "--no-auth"),
+                            ready=wait_for_tcp(api_port, timeout=60)))
+    # hub: flist repositories + chunk API; chunks in the embedded store DATA/chunks (the
+    # local default store every flist reader also looks in); admin token in DATA/hub/token.
+    hub_port = free_port()
+    stack["hub"] = f"http://127.0.0.1:{hub_port}"
+    services.append(Service("hub", zos_argv("hub", "serve", "--listen", "127.0.0.1", "--port", str(hub_port),
+                                            "--data", str(data)),
+                            ready=wait_for_tcp(hub_port, timeout=90)))
     return stack, services
 
 

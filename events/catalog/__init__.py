@@ -4,3 +4,6 @@ Importing this package declares them all; add a module per part and import it he
 """
 
 from . import command, node  # noqa: F401
+from . import disk  # noqa: F401
+from . import hub  # noqa: F401
+from . import fs  # noqa: F401

@@ -33,7 +33,7 @@ class Command:
     log_levels: list[int] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def from_dict(cls, raw: Any) -> "Command":
+    def from_dict(cls, raw: Any) -> Command:
         """Validate a decoded JSON or msgpack command; errors name the field at fault."""
         if not isinstance(raw, dict):
             raise ValidationError(f"command must be an object, got {type(raw).__name__}")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 _MISSING = object()
 _KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,),
@@ -31,12 +32,14 @@ class BuiltinError(Exception):
 
 @dataclasses.dataclass
 class Context:
-    """What a builtin may use besides its arguments. The agent fills in `agent` (itself)."""
+    """What a builtin may use besides its arguments. The agent fills in `agent` (itself)
+    and `job` (the running job: its command, its messages via `agent.jobs.emit`)."""
 
     node_id: str
     job_id: str
     agent: Any = None
     settings: Any = None
+    job: Any = None
 
 
 @dataclasses.dataclass(frozen=True)

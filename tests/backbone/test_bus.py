@@ -69,7 +69,7 @@ async def test_replay_by_time(bus):
     agg = uid()
     await bus.append(new_event("node.booted", "node", agg, {"node": "early"}))
     await asyncio.sleep(0.05)
-    cut = dt.datetime.now(dt.timezone.utc)
+    cut = dt.datetime.now(dt.UTC)
     await asyncio.sleep(0.05)
     await bus.append(new_event("node.booted", "node", agg, {"node": "late"}))
     since = [i.event.data["node"] async for i in bus.replay(event_subject("node", agg), since=cut)]

@@ -141,3 +141,11 @@ def test_events_tail_follows_new_events(zos_env):
     finally:
         tail.terminate()
         tail.wait(10)
+
+
+def test_a_named_command_imports_only_its_module():
+    code = ("import sys; from zos.cli import build_parser; build_parser(['--log-level', 'INFO', 'bus', "
+            "'streams']); heavy = [m for m in ('fastapi', 'rocksdict', 'capnp', 'sqlalchemy') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
-from zos.bus import event_subject
 from zos.events import Command, ValidationError, new_id
+from zos.node import ResultTimeout, wait_result
 from zos.settings import Settings, SettingsError, add_nats_flag, connect_bus
 
 
@@ -56,15 +55,11 @@ async def publish_cmd(args: argparse.Namespace) -> int:
             print(json.dumps({"id": command.id, "seq": seq}))
             return 0
         try:
-            async with asyncio.timeout(args.timeout):
-                async for item in bus.replay(event_subject("job", command.id), follow=True,
-                                             types=["job.finished"]):
-                    result = item.event.data["result"]
-                    print(json.dumps(result, sort_keys=True))
-                    return 0 if result.get("state") == "SUCCESS" else 1
-        except TimeoutError:
-            print(f"zos: no result for job {command.id} after {args.timeout} s", file=sys.stderr)
+            result = await wait_result(bus, command.id, args.timeout)
+        except ResultTimeout as exc:
+            print(f"zos: {exc}", file=sys.stderr)
             return 3
+        print(json.dumps(result, sort_keys=True))
+        return 0 if result.get("state") == "SUCCESS" else 1
     finally:
         await bus.close()
-    return 3

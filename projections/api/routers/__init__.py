@@ -1,0 +1,1 @@
+"""One module per resource; each defines `router` (a FastAPI APIRouter) and is discovered."""

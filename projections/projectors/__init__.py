@@ -1,0 +1,1 @@
+"""One module per projector; `all_projectors()` discovers every `Projector` subclass here."""
