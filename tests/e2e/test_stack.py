@@ -97,11 +97,22 @@ def test_every_address_in_stack_json_works_and_ctrl_c_cleans_up(stack):
     # The hub answers.
     assert httpx.get(addresses["hub"] + "/", timeout=30, follow_redirects=True).status_code == 200
 
-    # The NBD server answers a real NBD client.
+    # A vdisk created through the API is served by the NBD server, no restart: a real NBD
+    # client sees it with its size.
+    vdisk = "vd" + uuid.uuid4().hex[:8]
+    created = httpx.post(addresses["api"] + "/vdisks", json={"id": vdisk, "size": 1, "type": "cache"},
+                         timeout=60)
+    assert created.status_code == 201, created.text
     if shutil.which("nbdinfo"):
-        out = subprocess.run(["nbdinfo", "--list", addresses["nbd"]], capture_output=True, text=True,
-                             timeout=60)
+        uri = addresses["nbd"].replace(":///?", f":///{vdisk}?")
+        deadline = time.monotonic() + 60
+        while True:
+            out = subprocess.run(["nbdinfo", "--json", uri], capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["exports"][0]["export-size"] == 1 << 30
 
     # Ctrl-C: everything stops, nothing is left running.
     children = _descendants(proc.pid)

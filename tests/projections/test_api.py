@@ -31,7 +31,8 @@ def api(request: pytest.FixtureRequest, nats_url: str,
         db = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}"
     else:
         db = request.getfixturevalue("pg_databases")()
-    env = {**os.environ, "ZOS_NATS": nats_url, "ZOS_API_WAIT": "60"}
+    env = {**os.environ, "ZOS_NATS": nats_url, "ZOS_API_WAIT": "60",
+           "ZOS_DATA": str(tmp_path_factory.mktemp("api-data"))}
     node = f"fake-{uuid.uuid4().hex[:8]}"
     fake = start_fake_node(nats_url, node)
     proc, base = start_api(env, db, "--api-tokens", TOKEN, "--api-secret", SECRET)
@@ -291,3 +292,27 @@ def test_flists_vdisks_and_clusters(client: httpx.Client, nats_url: str) -> None
     got = client.get(f"/storageclusters/{cluster}").json()
     assert got["status"] == "ready" and got["storageServers"][0]["port"] == 6379
     _error(client.get("/storageclusters/missing"), 404)
+
+
+def test_vdisk_writes(client: httpx.Client) -> None:
+    name = f"vd{uuid.uuid4().hex[:8]}"
+    body = {"id": name, "size": 1, "blocksize": 4096, "type": "cache"}
+    # create: 201 + Location, visible in the very next read (read-your-writes)
+    created = client.post("/vdisks", json=body)
+    assert created.status_code == 201 and created.headers["Location"] == f"/vdisks/{name}"
+    got = client.get(f"/vdisks/{name}").json()
+    assert (got["size"], got["blocksize"], got["type"], got["vdiskstorage"]) == (1, 4096, "cache", "rocksdb")
+    assert "already exists" in _error(client.post("/vdisks", json=body), 409)["error"]
+    assert "type" in _error(client.post("/vdisks", json={**body, "id": name + "x", "type": "fast"}), 400)["error"]
+    assert "block size" in _error(client.post("/vdisks", json={**body, "id": name + "y", "blocksize": 1000}),
+                                  400)["error"]
+    _error(client.post("/vdisks", json={"size": 1, "type": "cache"}), 400)
+    # resize: grow only
+    assert client.post(f"/vdisks/{name}/resize", json={"newSize": 2}).status_code == 204
+    assert client.get(f"/vdisks/{name}").json()["size"] == 2
+    assert "newSize" in _error(client.post(f"/vdisks/{name}/resize", json={"newSize": 1}), 400)["error"]
+    _error(client.post("/vdisks/nope/resize", json={"newSize": 3}), 404)
+    # delete: 204, gone at once, 204 again when absent
+    assert client.delete(f"/vdisks/{name}").status_code == 204
+    _error(client.get(f"/vdisks/{name}"), 404)
+    assert client.delete(f"/vdisks/{name}").status_code == 204

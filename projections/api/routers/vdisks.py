@@ -1,4 +1,6 @@
-"""`/vdisks` and `/storageclusters`: reads of what the disk part's events say exists.
+"""`/vdisks` and `/storageclusters`: what the disk part's events say exists, and the vdisk
+writes (create, resize, delete), which append their event through `zos.disk` and return once
+the projection has applied it.
 
 Vdisks are listed flat (the pre-`vdiskstorage` upstream shape): the disk events carry no
 vdisk-storage grouping yet.
@@ -9,9 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
+
+from zos import disk
+from zos.bus import event_subject
+from zos.settings import Settings
 
 from ..._models import metadata
 from .._app import context
@@ -37,6 +43,20 @@ class Vdisk(VdiskListItem):
     blocksize: int
     readOnly: bool
     templatevdisk: str | None = None
+
+
+class VdiskCreate(BaseModel):
+    id: str = Field(min_length=1, max_length=128)
+    size: int = Field(ge=1, description="GiB")
+    blocksize: int = 4096
+    type: str = Field(description="boot, db, cache or tmp")
+    readOnly: bool = False
+    vdiskstorage: str = Field("rocksdb", description="storage URL or cluster name")
+    templatevdisk: str | None = None
+
+
+class VdiskResize(BaseModel):
+    newSize: int = Field(ge=1, description="GiB")
 
 
 class Cluster(BaseModel):
@@ -90,3 +110,53 @@ async def get_cluster(label: str, ctx: ApiContext = Depends(context)) -> dict:
                                 "db": s.get("db", 0), "status": "ready" if s.get("state", "ok") in
                                 ("ok", "ready", "online") else "error"}
                                for i, s in enumerate(servers)]}
+
+
+async def _applied(ctx: ApiContext, name: str, what: str) -> None:
+    """Read-your-writes: return once the vdisks projection has applied the vdisk's last event."""
+    seq = await ctx.bus.last_seq(event_subject("vdisk", name))
+    if not await ctx.wait_applied(seq, ["vdisks"], ctx.wait):
+        raise ApiError(504, f"{what} of vdisk '{name}' is on the log (seq {seq}) but the projection "
+                            f"did not apply it within {ctx.wait} s", details={"seq": seq})
+
+
+@router.post("/vdisks", status_code=201, response_class=Response, summary="CreateNewVdisk",
+             responses={201: {"description": "created; Location names it"}})
+async def create_vdisk(body: VdiskCreate, ctx: ApiContext = Depends(context)) -> Response:
+    try:
+        config = disk.make_vdisk(body.id, body.size * GIB, body.type, block_size=body.blocksize,
+                                 storage=body.vdiskstorage, template=body.templatevdisk,
+                                 read_only=body.readOnly)
+        await disk.create_vdisk(ctx.bus, config, actor="api")
+    except disk.VdiskExists as exc:
+        raise ApiError(409, str(exc)) from None
+    except disk.VdiskConfigError as exc:
+        raise ApiError(400, str(exc)) from None
+    await _applied(ctx, body.id, "creation")
+    return Response(status_code=201, headers={"Location": f"/vdisks/{body.id}"})
+
+
+@router.post("/vdisks/{vdiskid}/resize", status_code=204, response_class=Response,
+             summary="ResizeVdisk")
+async def resize_vdisk(vdiskid: str, body: VdiskResize, ctx: ApiContext = Depends(context)) -> Response:
+    try:
+        await disk.resize_vdisk(ctx.bus, vdiskid, body.newSize * GIB, actor="api")
+    except disk.VdiskNotFound as exc:
+        raise ApiError(404, exc.args[0]) from None
+    except disk.VdiskConfigError as exc:
+        raise ApiError(400, f"field 'newSize': {exc}") from None
+    await _applied(ctx, vdiskid, "resize")
+    return Response(status_code=204)
+
+
+@router.delete("/vdisks/{vdiskid}", status_code=204, response_class=Response, summary="DeleteVdisk")
+async def delete_vdisk(vdiskid: str, ctx: ApiContext = Depends(context)) -> Response:
+    if not await ctx.read(_all, sa.select(VDISKS.c.name).where(VDISKS.c.name == vdiskid)):
+        return Response(status_code=204)
+    try:
+        # The blocks are removed where the stack keeps them (ZOS_DATA), then the event.
+        await disk.delete_vdisk(ctx.bus, vdiskid, data_dir=Settings().data_dir, actor="api")
+    except disk.VdiskNotFound:
+        return Response(status_code=204)
+    await _applied(ctx, vdiskid, "deletion")
+    return Response(status_code=204)
