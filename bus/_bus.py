@@ -31,6 +31,7 @@ TYPE_HEADER = "Zos-Type"
 WRONG_LAST_SEQUENCE = 10071
 _LAST_SEQ = re.compile(r"wrong last sequence: (\d+)")
 _REPLAY_BUFFER = 8192
+_BUSY_LINGER = 0.005  # s a busy consumer's fetch may hold a lone message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,16 +288,22 @@ class Bus:
             raise _translate(exc) from exc
         _raise_if_cancelling()
         stop = stop or asyncio.Event()
+        # nats-py's fetch(n) returns at once what is waiting, but when nothing is, it holds
+        # the first arrival until n arrive or the timeout ends. So: while busy, ask for up to
+        # `batch` with a short linger; once idle, wait for one message at a time.
+        size, linger = 1, 1.0
         try:
             while not stop.is_set():
                 try:
-                    msgs = await psub.fetch(batch, timeout=1.0)
+                    msgs = await psub.fetch(size, timeout=linger)
                 except (TimeoutError, nats.errors.TimeoutError):
                     # nats-py raises either, depending on where the wait ran out
+                    size, linger = 1, 1.0
                     continue
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
                     await asyncio.sleep(0.5)
                     continue
+                size, linger = batch, _BUSY_LINGER
                 for msg in msgs:
                     await self._handle(stream, msg, handler, max_deliver)
         finally:

@@ -148,11 +148,8 @@ class Agent:
         """The durable consumer `node-<node>`; a failure of the bus restarts it, never the agent."""
         while not stop.is_set():
             try:
-                # batch=1: nats-py's fetch, once it waits on the server, holds the first message
-                # until the whole batch is there or the 1 s fetch timeout passes; commands come
-                # one by one from callers that wait for each result, so a batch means latency.
                 await self.bus.consume(node_commands_filter(self.node_id), f"node-{token(self.node_id)}",
-                                       self._on_command, stop=stop, batch=1)
+                                       self._on_command, stop=stop)
             except Exception:
                 if stop.is_set():
                     return
