@@ -13,10 +13,17 @@ from pathlib import Path
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from zos.bus import Bus, EmbeddedBroker, connect, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
+
+# CI runs the same examples every time (a red run is reproducible, not luck) and never fails
+# on wall-clock deadlines of a loaded machine. `HYPOTHESIS_PROFILE=explore` searches afresh.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("explore", deadline=None, max_examples=1000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

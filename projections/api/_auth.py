@@ -9,7 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
+
+# A token travels in an HTTP header: printable ASCII only, and '.' separates its parts.
+_SUBJECT = re.compile(r"^[!-~]+$")
 
 
 class TokenError(Exception):
@@ -24,8 +28,9 @@ def _sign(secret: str, payload: str) -> str:
 def mint_token(secret: str, subject: str, ttl: float = 3600.0, now: float | None = None) -> str:
     if not secret:
         raise TokenError("cannot sign a token without a secret")
-    if "." in subject or not subject:
-        raise TokenError(f"token subject '{subject}' must be non-empty and have no '.'")
+    if "." in subject or not _SUBJECT.match(subject):
+        raise TokenError(f"token subject {subject!r} must be non-empty printable ASCII without "
+                         "spaces or '.'")
     expiry = int((now if now is not None else time.time()) + ttl)
     payload = f"zos1.{subject}.{expiry}"
     return f"{payload}.{_sign(secret, payload)}"

@@ -57,7 +57,8 @@ def test_check_token_only_raises_token_error(token: str) -> None:
         pass
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="."), min_size=1, max_size=30),
+@given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="."),
+               min_size=1, max_size=30),
        st.floats(min_value=1, max_value=1e6))
 def test_signed_tokens_round_trip(subject: str, ttl: float) -> None:
     token = mint_token("k", subject, ttl, now=1000.0)
@@ -66,6 +67,12 @@ def test_signed_tokens_round_trip(subject: str, ttl: float) -> None:
         check_token(token, [], "other", now=1000.0)
     with pytest.raises(TokenError):
         check_token(token, [], "k", now=1000.0 + ttl + 2)
+
+
+@given(st.text(min_size=1, max_size=10).filter(lambda t: any(not "!" <= c <= "~" or c == "." for c in t)))
+def test_token_subjects_outside_printable_ascii_are_refused(subject: str) -> None:
+    with pytest.raises(TokenError, match="printable ASCII"):
+        mint_token("k", subject, 60)
 
 
 _ops = st.lists(st.one_of(
