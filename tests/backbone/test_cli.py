@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+
+from tests.conftest import alive, descendants
 
 ZOS = [sys.executable, "-m", "zos"]
 
@@ -82,19 +83,6 @@ def _listening(port: int) -> bool:
         return False
 
 
-def _children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.add(int(entry.name))
-    return found
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_zos_up_serves_and_stops_clean(tmp_path, sig):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZOS_")}
@@ -113,14 +101,13 @@ def test_zos_up_serves_and_stops_clean(tmp_path, sig):
         # The broker works: a command published through the CLI is stored.
         out = run(["cmd", "publish", "--nats", stack["nats"], "--node", "x", "core.ping"], env)
         assert out.returncode == 0, out.stderr
-        children = _children_of(proc.pid)
+        children = descendants(proc.pid)
         assert children, "zos up started no process"
         proc.send_signal(sig)
         proc.wait(60)
         assert proc.returncode == 0, proc.stderr.read()
         assert not _listening(nats_port)
-        assert not [c for c in children if Path(f"/proc/{c}").exists()
-                    and "zombie" not in Path(f"/proc/{c}/status").read_text()]
+        assert not [c for c in children if alive(c)]
         assert not (data / "stack.json").exists()
     finally:
         if proc.poll() is None:

@@ -9,36 +9,14 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from tests.conftest import alive, descendants
+
 ZOS = [sys.executable, "-m", "zos"]
-
-
-def _descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -115,9 +93,9 @@ def test_every_address_in_stack_json_works_and_ctrl_c_cleans_up(stack):
         assert json.loads(out.stdout)["exports"][0]["export-size"] == 1 << 30
 
     # Ctrl-C: everything stops, nothing is left running.
-    children = _descendants(proc.pid)
+    children = descendants(proc.pid)
     assert children
     proc.send_signal(signal.SIGINT)
     assert proc.wait(90) == 0, proc.stderr.read()
-    assert not [pid for pid in children if _alive(pid)]
+    assert not [pid for pid in children if alive(pid)]
     assert not (data / "stack.json").exists()
