@@ -8,7 +8,7 @@ Everything that touches NATS goes through here; callers never import `nats`.
         print(item.seq, item.event.type)
 """
 
-from ._broker import EmbeddedBroker, free_port, nats_server_binary, wait_for_port
+from ._broker import EmbeddedBroker, die_with_parent, free_port, nats_server_binary, wait_for_port
 from ._bus import TYPE_HEADER, Bus, Delivered, Handler, connect, jsonable
 from ._errors import BrokerError, BusError, BusUnavailable, ConcurrencyError
 from ._times import parse_time
@@ -32,6 +32,7 @@ __all__ = [
     "aggregate_filter",
     "command_subject",
     "connect",
+    "die_with_parent",
     "dlq_subject",
     "ensure_streams",
     "event_subject",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -12,6 +13,16 @@ import time
 from pathlib import Path
 
 from ._errors import BrokerError
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """For `preexec_fn`: the child gets SIGTERM when the process that started it dies, even
+    by kill -9, so a broker or a stack service never outlives its owner."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -70,7 +81,8 @@ class EmbeddedBroker:
                 "-sd", str(self.data_dir / "jetstream"), "-l", str(self.log_file)]
         # New session: a Ctrl-C on the terminal reaches our stop(), not the server directly.
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=die_with_parent)
         try:
             wait_for_port(self.host, self.port, timeout, self.proc)
         except BrokerError as exc:

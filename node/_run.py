@@ -14,6 +14,10 @@ from ._config import load_config
 
 log = logging.getLogger("zos.node")
 
+# How long a stop may take: jobs get their SIGTERM grace and results are recorded, but with the
+# broker gone (its owner died with it) recording could retry for minutes; past this, give up.
+STOP_GRACE = 30.0
+
 
 async def run_agent(settings: Any, node_id: str | None = None,
                     stop: asyncio.Event | None = None) -> None:
@@ -27,7 +31,23 @@ async def run_agent(settings: Any, node_id: str | None = None,
     try:
         agent = Agent(bus, config, settings)
         log.info("node %s: serving commands", config.node_id)
-        await agent.run(stop)
+        serving = asyncio.ensure_future(agent.run(stop))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                async with asyncio.timeout(STOP_GRACE):
+                    await asyncio.shield(serving)
+            except TimeoutError:
+                log.error("node %s: stop took over %s s (bus unreachable?); giving up", config.node_id,
+                          STOP_GRACE)
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
+        finally:
+            stopping.cancel()
+            if not serving.done():
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

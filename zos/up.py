@@ -7,7 +7,6 @@ Ctrl-C, SIGTERM or even a kill -9 of `zos up` leaves nothing behind.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import json
 import os
@@ -19,9 +18,7 @@ import time
 from pathlib import Path
 from collections.abc import Callable
 
-from zos.bus import EmbeddedBroker, free_port, wait_for_port
-
-PR_SET_PDEATHSIG = 1
+from zos.bus import EmbeddedBroker, die_with_parent, free_port, wait_for_port
 
 
 @dataclasses.dataclass
@@ -117,11 +114,6 @@ def plan(data: Path, nats: str, node_id: str) -> tuple[dict[str, str], list[Serv
     return stack, services
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class Stack:
     def __init__(self, data: Path, nats: str | None = None, node_id: str | None = None) -> None:
         self.data = data
@@ -144,7 +136,7 @@ class Stack:
             log = open(self.data / "logs" / f"{service.name}.log", "ab")
             service.proc = subprocess.Popen(service.argv, env={**env, **service.env}, stdout=log,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, preexec_fn=_die_with_parent)
+                                            start_new_session=True, preexec_fn=die_with_parent)
             log.close()
             if service.ready:
                 try:

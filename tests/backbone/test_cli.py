@@ -136,3 +136,24 @@ def test_a_named_command_imports_only_its_module():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_zos_up_killed_with_sigkill_leaves_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOS_")}
+    data = tmp_path / "stack"
+    proc = subprocess.Popen([*ZOS, "up", "--data", str(data)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (data / "stack.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "zos up did not start"
+            time.sleep(0.1)
+        children = descendants(proc.pid)
+        assert children
+    finally:
+        proc.kill()  # no chance to clean up: the children must go on their own
+        proc.wait(30)
+    deadline = time.monotonic() + 60
+    while [c for c in children if alive(c)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [c for c in children if alive(c)]
