@@ -286,7 +286,9 @@ def test_flists_vdisks_and_clusters(client: httpx.Client, nats_url: str) -> None
     assert client.get(f"/vdisks/{vdisk}").json() == {
         "id": vdisk, "type": "boot", "vdiskstorage": f"cluster:{cluster}", "status": "running",
         "size": 3, "blocksize": 4096, "readOnly": False, "templatevdisk": None}
-    assert {"id": vdisk, "type": "boot", "vdiskstorage": f"cluster:{cluster}"} in client.get("/vdisks").json()
+    # RAML VdiskListItem requires `status` (issue 12 §5); it was missing before
+    assert {"id": vdisk, "status": "running", "type": "boot",
+            "vdiskstorage": f"cluster:{cluster}"} in client.get("/vdisks").json()
     _error(client.get("/vdisks/missing"), 404)
     assert cluster in client.get("/storageclusters").json()
     got = client.get(f"/storageclusters/{cluster}").json()

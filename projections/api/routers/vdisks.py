@@ -8,7 +8,7 @@ vdisk-storage grouping yet.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Response
@@ -32,13 +32,16 @@ GIB = 1 << 30
 
 
 class VdiskListItem(BaseModel):
+    """RAML `VdiskListItem` (types.raml:1168): `status` is required by the generated client.
+    `rollingback` is in the enum but no event marks a rollback in progress, so it never shows."""
+
     id: str
+    status: Literal["running", "halted", "rollingback"]
     type: str
     vdiskstorage: str
 
 
 class Vdisk(VdiskListItem):
-    status: str
     size: int
     blocksize: int
     readOnly: bool
@@ -59,10 +62,33 @@ class VdiskResize(BaseModel):
     newSize: int = Field(ge=1, description="GiB")
 
 
+class StorageServer(BaseModel):
+    """RAML `StorageServer` (types.raml:989), plus our `db`. Servers are registered, not
+    deployed in containers (spec A4), so `container` is empty."""
+
+    id: int
+    ip: str
+    port: int
+    db: int = 0
+    container: str = ""
+    status: Literal["ready", "error"]
+
+
 class Cluster(BaseModel):
+    """RAML `Cluster` (types.raml:1056). The storagecluster events carry only the servers:
+    `clusterType` is `block` (zos.disk keeps vdisk blocks; there are no 0-stor object
+    clusters), `nodes` is empty (no server was deployed on a node), and `driveType`, which
+    the RAML requires but nothing reports, is the RAML example's `ssd`."""
+
     label: str
-    status: str
-    storageServers: list[dict[str, Any]]
+    status: Literal["empty", "deploying", "ready", "error"]
+    driveType: Literal["nvme", "ssd", "hdd", "archive"] = "ssd"
+    nodes: list[str] = Field(default_factory=list)
+    clusterType: Literal["block", "object"] = "block"
+    storageServers: list[StorageServer]
+
+
+READY = ("ok", "ready", "online")
 
 
 def _all(engine: Engine, query: Any) -> list[dict[str, Any]]:
@@ -71,7 +97,8 @@ def _all(engine: Engine, query: Any) -> list[dict[str, Any]]:
 
 
 def _vdisk(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["name"], "type": row["type"], "vdiskstorage": row["storage"]}
+    return {"id": row["name"], "status": row["status"], "type": row["type"],
+            "vdiskstorage": row["storage"]}
 
 
 @router.get("/vdisks", response_model=list[VdiskListItem], summary="ListVdisks")
@@ -85,7 +112,7 @@ async def get_vdisk(vdiskid: str, ctx: ApiContext = Depends(context)) -> dict:
     if not rows:
         raise ApiError(404, f"vdisk '{vdiskid}' not found")
     row = rows[0]
-    return {**_vdisk(row), "status": row["status"], "size": row["size"] // GIB,
+    return {**_vdisk(row), "size": row["size"] // GIB,
             "blocksize": row["block_size"], "readOnly": row["read_only"],
             "templatevdisk": row["template"] or None}
 
@@ -102,14 +129,18 @@ async def get_cluster(label: str, ctx: ApiContext = Depends(context)) -> dict:
     if not rows:
         raise ApiError(404, f"storage cluster '{label}' not found")
     servers = [s for s in rows[0]["servers"] or [] if isinstance(s, dict)]
-    ready = all(s.get("state", "ok") in ("ok", "ready", "online") for s in servers)
+    ready = all(s.get("state", "ok") in READY for s in servers)
     return {"label": label, "status": "ready" if ready else "error",
-            "storageServers": [{"id": str(i), "ip": str(s.get("address", "")).rsplit(":", 1)[0],
-                                "port": int(str(s.get("address", ":0")).rsplit(":", 1)[-1] or 0)
-                                if str(s.get("address", "")).rsplit(":", 1)[-1].isdigit() else 0,
-                                "db": s.get("db", 0), "status": "ready" if s.get("state", "ok") in
-                                ("ok", "ready", "online") else "error"}
-                               for i, s in enumerate(servers)]}
+            "storageServers": [_server(i, s) for i, s in enumerate(servers)]}
+
+
+def _server(index: int, server: dict[str, Any]) -> dict[str, Any]:
+    """One `host:port` of the event as RAML `StorageServer`; a rip server (no address) has
+    ip "" and port 0."""
+    host, _, port = str(server.get("address") or "").rpartition(":")
+    return {"id": index, "ip": host, "port": int(port) if port.isdigit() else 0,
+            "db": server.get("db", 0), "container": "",
+            "status": "ready" if server.get("state", "ok") in READY else "error"}
 
 
 async def _applied(ctx: ApiContext, name: str, what: str) -> None:
