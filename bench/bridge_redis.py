@@ -7,7 +7,7 @@
    prints requests/s of both and the ratio (goal >= 0.3).
 2. `core.ping` round trips on a real node agent (`zos node run --redis-listen`): the original
    0-core client (`Client.ping()`: RPUSH, BRPOPLPUSH flag, EXISTS, BRPOPLPUSH result) through
-   the bridge vs `zos.node.call()` straight on the bus; p50/p90 and the bridge's added p50
+   the bridge vs `zos.bus.call()` straight on the bus; p50/p90 and the bridge's added p50
    (goal < 1 ms).
 """
 
@@ -86,7 +86,7 @@ def percentile(values: list[float], q: float) -> float:
 def round_trips(nats: str, env: dict[str, str], tmp: Path, pings: int) -> None:
     import zeroos.core0.client as core0
 
-    from zos.node import call
+    from zos.bus import call
 
     node, port = "bench-" + uuid.uuid4().hex[:6], free_port()
     agent = start([sys.executable, "-m", "zos", "node", "run", "--node-id", node, "--nats", nats,
@@ -106,7 +106,7 @@ def round_trips(nats: str, env: dict[str, str], tmp: Path, pings: int) -> None:
             assert client.ping().startswith("PONG")
             via_bridge.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
-            assert loop.run_until_complete(call(bus, node, "core.ping"))["state"] == "SUCCESS"
+            assert loop.run_until_complete(call(bus, node, "core.ping")).state == "SUCCESS"
             via_bus.append((time.perf_counter() - t0) * 1000)
             if (i + 1) % 100 == 0:
                 print(f"  {i + 1}/{pings} pings", file=sys.stderr, flush=True)
@@ -117,7 +117,7 @@ def round_trips(nats: str, env: dict[str, str], tmp: Path, pings: int) -> None:
     print(f"\n### core.ping round trips, {pings} each (ms)\n")
     print("| path | p50 | p90 | mean |\n|---|---:|---:|---:|")
     for name, values in (("0-core client → bridge → bus → agent", via_bridge),
-                         ("zos.node.call() → bus → agent", via_bus)):
+                         ("zos.bus.call() → bus → agent", via_bus)):
         print(f"| {name} | {statistics.median(values):.2f} | {percentile(values, 0.9):.2f} | "
               f"{statistics.fmean(values):.2f} |")
     added = statistics.median(via_bridge) - statistics.median(via_bus)

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.node_roundtrip [--per-publisher N]
 
-Ours: `zos.node.call()` of `core.ping` and of `core.system true` (publish on ZOS_COMMANDS, the
+Ours: `zos.bus.call()` of `core.ping` and of `core.system true` (publish on ZOS_COMMANDS, the
 agent accepts with an OCC append, runs, records job.started / job.finished, the caller gets
 job.finished). Peer: the same number of nats-py `request()` calls answered by a bare
 responder process (no JetStream, no persistence): the floor any bus round trip stands on.
@@ -25,7 +25,7 @@ from pathlib import Path
 import nats
 
 from zos.bus import connect
-from zos.node import call
+from zos.bus import call
 
 from ._common import broker
 
@@ -85,11 +85,11 @@ async def run(url: str, per_publisher: int, data: Path) -> list[str]:
 
         async def ping(p: int) -> None:
             result = await call(buses[p], node, "core.ping", timeout=60)
-            assert result["state"] == "SUCCESS", result
+            assert result.state == "SUCCESS", result
 
         async def system(p: int) -> None:
             result = await call(buses[p], node, "core.system", {"name": "true"}, timeout=60)
-            assert result["state"] == "SUCCESS", result
+            assert result.state == "SUCCESS", result
 
         async def raw(p: int) -> None:
             await ncs[p].request("bench.echo", b"ping", timeout=60)
@@ -110,7 +110,7 @@ async def run(url: str, per_publisher: int, data: Path) -> list[str]:
         return rows
     finally:
         for bus in buses:
-            await bus.nc.close()
+            await bus.close(drain=False)
         for nc in ncs:
             await nc.close()
         agent.terminate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -22,12 +23,13 @@ from nats.js import api
 from zos.events import Command, DecodeError, Event, command_to_event, decode, encode
 
 from ._errors import BusError, BusUnavailable, ConcurrencyError
+from ._headers import (DLQ_REASON_HEADER, DLQ_SEQ_HEADER, DLQ_SUBJECT_HEADER, EXPECTED_SEQ_HEADER,
+                       MSG_ID_HEADER, TYPE_HEADER)
 from ._streams import STREAMS, ensure_streams, stream_for_subject
 from ._subjects import command_subject, dlq_subject, event_subject
 
 log = logging.getLogger("zos.bus")
 
-TYPE_HEADER = "Zos-Type"
 WRONG_LAST_SEQUENCE = 10071
 _LAST_SEQ = re.compile(r"wrong last sequence: (\d+)")
 _REPLAY_BUFFER = 8192
@@ -120,20 +122,8 @@ class Bus:
         id) is deduplicated by the server and returns the original sequence.
         """
         subject = subject or event_subject(event.aggregate, event.aggregate_id)
-        headers = {"Nats-Msg-Id": event.id, TYPE_HEADER: event.type}
-        if expected_seq is not None:
-            headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_seq)
-        try:
-            ack = await self.js.publish(subject, encode(event), headers=headers)
-        except nats.js.errors.APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
-                found = _LAST_SEQ.search(exc.description or "")
-                raise ConcurrencyError(subject, expected_seq or 0,
-                                       int(found.group(1)) if found else None) from exc
-            raise _translate(exc) from exc
-        except Exception as exc:
-            raise _translate(exc) from exc
-        return ack.seq
+        return await self.publish(subject, encode(event), msg_id=event.id, type=event.type,
+                                  expected_seq=expected_seq)
 
     async def append_many(self, events: Iterable[Event], window: int = 4096) -> list[int]:
         """Append many events pipelined (acks awaited together); returns their sequences."""
@@ -143,7 +133,7 @@ class Bus:
                 subject = event_subject(event.aggregate, event.aggregate_id)
                 futures.append(await self.js.publish_async(
                     subject, encode(event), wait_stall=30,
-                    headers={"Nats-Msg-Id": event.id, TYPE_HEADER: event.type}))
+                    headers={MSG_ID_HEADER: event.id, TYPE_HEADER: event.type}))
                 if len(futures) % window == 0:
                     await asyncio.gather(*futures[-window:])
             acks = await asyncio.gather(*futures)
@@ -152,13 +142,28 @@ class Bus:
         return [ack.seq for ack in acks]
 
     async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None,
-                      msg_id: str | None = None) -> int:
-        """Publish raw bytes on a stream subject (logs, I/O samples, tlog batches)."""
+                      msg_id: str | None = None, *, type: str | None = None,
+                      expected_seq: int | None = None) -> int:
+        """Publish raw bytes on a stream subject (logs, I/O samples, tlog batches).
+
+        `type` goes in the type header; `msg_id` is the dedup key; `expected_seq` makes the
+        publish conditional on the subject's last sequence (`ConcurrencyError` otherwise).
+        """
         headers = dict(headers or {})
         if msg_id:
-            headers["Nats-Msg-Id"] = msg_id
+            headers[MSG_ID_HEADER] = msg_id
+        if type:
+            headers[TYPE_HEADER] = type
+        if expected_seq is not None:
+            headers[EXPECTED_SEQ_HEADER] = str(expected_seq)
         try:
             ack = await self.js.publish(subject, payload, headers=headers or None)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                found = _LAST_SEQ.search(exc.description or "")
+                raise ConcurrencyError(subject, expected_seq or 0,
+                                       int(found.group(1)) if found else None) from exc
+            raise _translate(exc) from exc
         except Exception as exc:
             raise _translate(exc) from exc
         return ack.seq
@@ -170,14 +175,78 @@ class Bus:
 
     async def last_seq(self, subject: str) -> int:
         """The last sequence stored on one subject (0 when none): the OCC starting point."""
+        last = await self.last_message(subject, decode_events=False)
+        return last.seq if last is not None else 0
+
+    async def last_message(self, subject: str, *, decode_events: bool = True) -> Delivered | None:
+        """The newest message stored on one subject, or None when it has none."""
         stream = stream_for_subject(subject)
         try:
             msg = await self.js.get_last_msg(stream, subject)
         except nats.js.errors.NotFoundError:
-            return 0
+            return None
         except Exception as exc:
             raise _translate(exc) from exc
-        return msg.seq or 0
+        event = None
+        if decode_events:
+            try:
+                event = decode(msg.data)
+            except DecodeError:
+                event = None
+        stamp = msg.time if isinstance(getattr(msg, "time", None), dt.datetime) else dt.datetime.now(dt.UTC)
+        return Delivered(stream=stream, seq=msg.seq or 0, subject=msg.subject or subject,
+                         time=stamp, data=msg.data or b"", headers=dict(msg.headers or {}),
+                         event=event)
+
+    async def purge(self, subject: str) -> None:
+        """Drop every stored message of one subject (a deleted vdisk's log, say)."""
+        try:
+            await self.js.purge_stream(stream_for_subject(subject), subject=subject)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message the server accepts, in bytes."""
+        return self.nc.max_payload
+
+    @property
+    def is_closed(self) -> bool:
+        return self.nc.is_closed
+
+    @contextlib.asynccontextmanager
+    async def listening(self, subject: str, handler: Callable[[Delivered], None]
+                        ) -> AsyncIterator[None]:
+        """Call `handler` for each message published on `subject` while the block runs.
+
+        Live only: nothing stored is replayed and no consumer is created, so it is cheap enough
+        for one short wait (the stored side is `last_message` or `replay`). Delivered items
+        have `seq` 0: the server gives live messages no stream position.
+        """
+        def on_msg(msg: Msg) -> None:
+            event = None
+            try:
+                event = decode(msg.data)
+            except DecodeError:
+                pass
+            handler(Delivered(stream="", seq=0, subject=msg.subject, time=dt.datetime.now(dt.UTC),
+                              data=msg.data, headers=dict(msg.headers or {}), event=event))
+
+        async def cb(msg: Msg) -> None:
+            on_msg(msg)
+
+        try:
+            sub = await self.nc.subscribe(subject, cb=cb)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        try:
+            yield
+        finally:
+            if not self.nc.is_closed:
+                try:
+                    await sub.unsubscribe()
+                except Exception:  # connection lost meanwhile: nothing left to release
+                    log.debug("unsubscribe of %s failed", subject, exc_info=True)
 
     # -- reading -----------------------------------------------------------------------
     async def replay(self, subject: str = "zos.evt.>", *, from_seq: int | None = None,
@@ -341,9 +410,9 @@ class Bus:
     async def park(self, stream: str, msg: Msg, reason: str) -> None:
         """Put a message on the stream's dead-letter subject, with where it came from and why."""
         meta = msg.metadata
-        headers = {"Zos-Dlq-Subject": msg.subject, "Zos-Dlq-Seq": str(meta.sequence.stream),
-                   "Zos-Dlq-Reason": reason[:1000],
-                   "Nats-Msg-Id": f"dlq-{stream}-{meta.sequence.stream}"}
+        headers = {DLQ_SUBJECT_HEADER: msg.subject, DLQ_SEQ_HEADER: str(meta.sequence.stream),
+                   DLQ_REASON_HEADER: reason[:1000],
+                   MSG_ID_HEADER: f"dlq-{stream}-{meta.sequence.stream}"}
         await self.js.publish(dlq_subject(stream), msg.data, headers=headers)
 
     # -- inspection ----------------------------------------------------------------------
@@ -361,7 +430,12 @@ class Bus:
                          "first_seq": state.first_seq, "last_seq": state.last_seq})
         return rows
 
-    async def close(self) -> None:
+    async def close(self, drain: bool = True) -> None:
+        """Close the connection; `drain` first flushes what is in flight (skip it when every
+        publish was awaited and a leftover subscription would make the drain wait)."""
+        if not drain:
+            await self.nc.close()
+            return
         try:
             await self.nc.drain()
         except Exception:  # already closed or never connected: nothing to flush
@@ -374,22 +448,44 @@ class Bus:
         await self.close()
 
 
-async def connect(urls: str | Sequence[str], *, user: str | None = None,
+@dataclasses.dataclass(frozen=True)
+class BusConfig:
+    """Where the log is and how to log in: what the command line hands to every part."""
+
+    urls: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    creds: str | None = None
+
+    @classmethod
+    def from_urls(cls, urls: str | Sequence[str], **auth: Any) -> BusConfig:
+        """From a comma-separated URL text or a list of URLs."""
+        found = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
+        return cls(urls=tuple(u for u in found if u), **auth)
+
+
+async def connect(urls: str | Sequence[str] | BusConfig, *, user: str | None = None,
                   password: str | None = None, token: str | None = None,
                   creds: str | None = None, name: str = "zos", actor: str | None = None,
                   setup_streams: bool = True, replicas: int = 1,
                   connect_timeout: float = 5.0) -> Bus:
-    """The one NATS connect helper: URL list, credentials, endless reconnect, streams ready."""
-    servers = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
+    """The one NATS connect helper: URL list (or a `BusConfig`), credentials, endless
+    reconnect, streams ready."""
+    if isinstance(urls, BusConfig):
+        config = urls
+    else:
+        config = BusConfig.from_urls(urls, user=user, password=password, token=token, creds=creds)
+    servers = list(config.urls)
     options: dict[str, Any] = dict(servers=servers, name=name, connect_timeout=connect_timeout,
                                    max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                                    allow_reconnect=True)
-    if user:
-        options.update(user=user, password=password)
-    if token:
-        options["token"] = token
-    if creds:
-        options["user_credentials"] = creds
+    if config.user:
+        options.update(user=config.user, password=config.password)
+    if config.token:
+        options["token"] = config.token
+    if config.creds:
+        options["user_credentials"] = config.creds
 
     async def _quiet(exc: Exception) -> None:
         log.debug("nats: %r", exc)

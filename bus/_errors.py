@@ -3,6 +3,7 @@
 BusError
  ├── BusUnavailable       no server answered (connect, publish or request timed out)
  ├── ConcurrencyError     the aggregate moved on since the expected sequence
+ ├── ResultTimeout        a job's result did not come within the wait (also a TimeoutError)
  └── BrokerError          the embedded nats-server could not start
 """
 
@@ -28,3 +29,12 @@ class ConcurrencyError(BusError):
         self.actual = actual
         super().__init__(f"{subject}: expected last sequence {expected}, stream has "
                          f"{'unknown' if actual is None else actual}")
+
+
+class ResultTimeout(BusError, TimeoutError):
+    """No `job.finished` for the job within the wait."""
+
+    def __init__(self, job_id: str, timeout: float) -> None:
+        super().__init__(f"no result for job {job_id} after {timeout} s")
+        self.job_id = job_id
+        self.timeout = timeout

@@ -64,6 +64,6 @@ async def publish_stats(bus: Bus, sources: Callable[[], Iterable[tuple[str, str,
             sample = io_sample(vdisk, taken, elapsed, server=server, storage=storage)
             try:
                 await bus.publish(io_subject("disk", vdisk), encode_value(sample),
-                                  headers={"Zos-Type": "io.disk"})
+                                  type="io.disk")
             except Exception as exc:  # statistics are best effort; the I/O path never waits on them
                 log.warning("cannot publish I/O statistics of %s: %s", vdisk, exc)

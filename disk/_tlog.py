@@ -63,13 +63,12 @@ def record_last_seq(kind: str, record: dict[str, Any]) -> int:
 async def last_record(bus: Bus, vdisk: str) -> tuple[int, str, dict[str, Any]] | None:
     """(stream sequence, kind, record) of the vdisk's newest log record, or None."""
     try:
-        msg = await bus.js.get_last_msg(TLOG_STREAM, tlog_subject(vdisk))
-    except Exception as exc:  # nats raises NotFoundError for an empty subject
-        if type(exc).__name__ == "NotFoundError":
-            return None
-        raise TlogError(f"cannot read the last tlog record of {vdisk}: {exc!r}") from exc
-    kind = (msg.headers or {}).get(TYPE_HEADER, BATCH)
-    return msg.seq, kind, decode_value(msg.data)
+        last = await bus.last_message(tlog_subject(vdisk), decode_events=False)
+    except BusError as exc:
+        raise TlogError(f"cannot read the last tlog record of {vdisk}: {exc}") from exc
+    if last is None:
+        return None
+    return last.seq, last.headers.get(TYPE_HEADER, BATCH), decode_value(last.data)
 
 
 async def read_records(bus: Bus, vdisk: str) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
@@ -85,17 +84,17 @@ async def read_records(bus: Bus, vdisk: str) -> AsyncIterator[tuple[int, str, di
 async def append_record(bus: Bus, vdisk: str, kind: str, record: dict[str, Any]) -> int:
     """Append a base or rewind record after the vdisk's current last record."""
     last = await last_record(bus, vdisk)
-    headers = {TYPE_HEADER: kind, "Nats-Expected-Last-Subject-Sequence": str(last[0] if last else 0)}
-    return await bus.publish(tlog_subject(vdisk), encode_value(record), headers=headers,
+    return await bus.publish(tlog_subject(vdisk), encode_value(record), type=kind,
+                             expected_seq=last[0] if last else 0,
                              msg_id=f"tlog.{token(vdisk)}.{kind}.{record_last_seq(kind, record)}")
 
 
 async def purge_log(bus: Bus, vdisk: str) -> None:
     """Drop every record of the vdisk (delete: after its storage is gone)."""
     try:
-        await bus.js.purge_stream(TLOG_STREAM, subject=tlog_subject(vdisk))
-    except Exception as exc:
-        raise TlogError(f"cannot purge the tlog of {vdisk}: {exc!r}") from exc
+        await bus.purge(tlog_subject(vdisk))
+    except BusError as exc:
+        raise TlogError(f"cannot purge the tlog of {vdisk}: {exc}") from exc
 
 
 # -- timeline (restore) -------------------------------------------------------------------------
@@ -147,7 +146,7 @@ class TlogFilter:
         self.bus = bus
         self.vdisk = vdisk
         self.block_size = inner.block_size
-        payload_cap = max(1, (bus.nc.max_payload - HEADROOM) // (self.block_size + 64))
+        payload_cap = max(1, (bus.max_payload - HEADROOM) // (self.block_size + 64))
         self.batch_blocks = max(1, min(batch_blocks, payload_cap))
         self.interval = interval
         self.max_queue_bytes = max_queue_bytes
@@ -323,13 +322,13 @@ class TlogFilter:
 
     async def _publish(self, ops: list[_Op]) -> None:
         payload = encode_batch(self.vdisk, self.block_size, ops)
-        headers = {TYPE_HEADER: BATCH, "Nats-Expected-Last-Subject-Sequence": str(self._expected)}
         deadline = time.monotonic() + self.retry
         delay = 0.1
         while True:
             try:
                 # Same Nats-Msg-Id on every retry: a publish that did land is deduplicated.
-                self._expected = await self.bus.publish(self.subject, payload, headers=headers,
+                self._expected = await self.bus.publish(self.subject, payload, type=BATCH,
+                                                        expected_seq=self._expected,
                                                         msg_id=f"tlog.{token(self.vdisk)}.{ops[0].seq}")
                 return
             except BusUnavailable as exc:

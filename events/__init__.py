@@ -11,15 +11,26 @@ from . import catalog as _catalog  # noqa: F401  (declares every known type on i
 from ._codec import decode, decode_any, encode, encode_value, decode_value
 from ._envelope import Event, new_event, new_id, now_ns
 from ._errors import DecodeError, EventError, UnknownFieldError, ValidationError
+from ._result import (DUPLICATE_ID, ERROR, FINAL_STATES, KILLED, RUNNING, SUCCESS, TIMEOUT,
+                      UNKNOWN_CMD, JobResult)
 from ._registry import EventType, declare, get_type, known_types, upcaster
 from .catalog.command import Command, command_from_event, command_to_event
 
 __all__ = [
     "Command",
+    "DUPLICATE_ID",
     "DecodeError",
+    "ERROR",
     "Event",
     "EventError",
     "EventType",
+    "FINAL_STATES",
+    "JobResult",
+    "KILLED",
+    "RUNNING",
+    "SUCCESS",
+    "TIMEOUT",
+    "UNKNOWN_CMD",
     "UnknownFieldError",
     "ValidationError",
     "command_from_event",

@@ -1,20 +1,25 @@
 """The node agent (0-core's core0): commands from the bus, the process manager, the builtins.
 
-    await run_agent(Settings(args, "node"), node_id="n1")          # serve (zos node run)
-    result = await call(bus, "n1", "core.system", {"name": "ls"})  # ask, wait for the result
+    await run_agent(config, BusConfig.from_urls("nats://127.0.0.1:4222"))  # serve (zos node run)
+    result = await zos.bus.call(bus, "n1", "core.system", {"name": "ls"})  # ask, wait
 
-`call` / `wait_result` are the one way to wait for a job's 0-core result on the bus.
+The command line builds the typed `AgentConfig`; the agent never reads settings itself.
+Builtins record what they change with `ctx.emit(...)` (domain events, caused by the job).
 """
 
-from ._agent import Agent, CommandRejected
-from ._call import ResultTimeout, call, send_and_wait, wait_result
-from ._config import AgentConfig, ConfigError, Extension, StartupService, load_config
+from ._agent import Agent
+from ._errors import (BridgeError, BuiltinError, CommandRejected, ConfigError, NodeError,
+                      SpawnError)
+from ._config import (AgentConfig, Extension, StartupService, parse_cmdline,
+                      parse_extensions, parse_startup)
 from ._messages import EXIT_ERROR, EXIT_SUCCESS, FLAG_STREAM, Message
 from ._run import run_agent
 
 __all__ = [
     "Agent",
     "AgentConfig",
+    "BridgeError",
+    "BuiltinError",
     "CommandRejected",
     "ConfigError",
     "EXIT_ERROR",
@@ -22,11 +27,11 @@ __all__ = [
     "Extension",
     "FLAG_STREAM",
     "Message",
-    "ResultTimeout",
+    "NodeError",
+    "SpawnError",
     "StartupService",
-    "call",
-    "load_config",
+    "parse_cmdline",
+    "parse_extensions",
+    "parse_startup",
     "run_agent",
-    "send_and_wait",
-    "wait_result",
 ]

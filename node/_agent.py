@@ -22,23 +22,25 @@ from typing import Any
 
 import psutil
 
-from zos.bus import (Bus, BusError, ConcurrencyError, Delivered, event_subject, log_subject,
-                     node_commands_filter, token)
-from zos.events import Command, DecodeError, Event, ValidationError, decode, encode_value, new_event
+from zos.bus import (REDIS_KEY_HEADER, Bus, BusError, ConcurrencyError, Delivered, event_subject,
+                     log_subject, node_commands_filter, token)
+from zos.events import (ERROR, Command, DecodeError, Event, JobResult, ValidationError, decode,
+                        encode_value, new_event)
 
 from ._aggregator import Aggregator, StatsdError, parse_statsd
 from ._config import AgentConfig, Extension
 from ._files import FileTable
 from ._jobs import Job, JobManager
 from ._journal import Journal
-from ._loggers import REDIS_KEY_HEADER, Loggers
+from ._loggers import Loggers
 from ._messages import STATSD, Message
 from ._process import ProcessSpec
-from ._result import ERROR, rejected, unknown_command
+from ._result import rejected, unknown_command
 from ._startup import run_startup
 from ._stats import StatsSampler
 from ._sysinfo import boot_facts, version_text
 from .builtins import Builtin, Context, load_all
+from ._errors import CommandRejected
 
 log = logging.getLogger("zos.node")
 
@@ -57,17 +59,10 @@ class _Pending:
     append: asyncio.Future
 
 
-class CommandRejected(Exception):
-    """A message on the command subject that cannot become a job (no id, not a command).
-
-    Raised to the bus consumer, which parks it on the dead-letter subject with this reason."""
-
-
 class Agent:
-    def __init__(self, bus: Bus, config: AgentConfig, settings: Any = None) -> None:
+    def __init__(self, bus: Bus, config: AgentConfig) -> None:
         self.bus = bus
         self.config = config
-        self.settings = settings
         self.node_id = config.node_id
         self.actor = f"node:{config.node_id}"
         self.commands: dict[str, Builtin] = dict(load_all())
@@ -85,6 +80,7 @@ class Agent:
         self.files = FileTable()
         self._tasks: asyncio.TaskGroup | None = None
         self._job_tasks: set[asyncio.Task] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._acceptances: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._accepting: set[str] = set()
         self.stopping = False
@@ -94,6 +90,7 @@ class Agent:
         """Recover, announce, then serve until `stop` is set; jobs are ended on the way out."""
         ready_file = self.config.node_dir / READY_FILE
         ready_file.unlink(missing_ok=True)
+        self._loop = asyncio.get_running_loop()
         again = await self.recover()
         await self.announce()
         try:
@@ -197,13 +194,12 @@ class Agent:
                 cmd = Command.from_dict(accepted.data["command"])
             except ValidationError:
                 cmd = Command(id=job_id, command=str(accepted.data["command"].get("command", "")))
-            result = {"id": cmd.id, "command": cmd.command,
-                      "data": json.dumps("the node agent stopped while the job ran (agent "
-                                         "killed or crashed); the job was not finished"),
-                      "streams": ["", ""], "level": 20, "state": ERROR, "code": 500,
-                      "starttime": 0, "time": 0, "tags": cmd.tags, "container": 0}
+            result = JobResult(id=cmd.id, command=cmd.command, state=ERROR, code=500, level=20,
+                               data=json.dumps("the node agent stopped while the job ran (agent "
+                                               "killed or crashed); the job was not finished"),
+                               streams=["", ""], tags=cmd.tags)
             await self._append(accepted.caused("job.finished", "job", job_id,
-                                               {"node": self.node_id, "result": result},
+                                               {"node": self.node_id, "result": result.to_wire()},
                                                actor=self.actor))
             log.warning("job %s was left unfinished by a previous agent: recorded ERROR", job_id)
         self.journal.compact({})
@@ -263,7 +259,7 @@ class Agent:
                 result = rejected(cmd, pending.problem) if pending.problem is not None else unknown_command(cmd)
                 self._track(self._finish(cmd.id, pending.cause, result, internal=False))
                 continue
-            self.start(Job(cmd, target, cause=pending.cause))
+            self.start(Job(cmd, target, cause=pending.cause, accepted=pending.accepted))
 
     async def _confirm(self, pending: _Pending) -> bool:
         """True when our `job.accepted` is stored; False when the id was taken before us."""
@@ -330,23 +326,43 @@ class Agent:
             else:
                 self.aggregator.feed(key, value, op, tags)
 
-    async def finished(self, job: Job, result: dict[str, Any]) -> None:
+    async def changed(self, job: Job, events: list[Event]) -> None:
+        """Record the domain events a job's builtin emitted, in order, before its result."""
+        for event in events:
+            await self._append(event)
+
+    def record_soon(self, event: Event) -> None:
+        """Record a domain event from any thread (a builtin still running after its job ended)."""
+        assert self._loop is not None, "the agent is not running"
+        self._loop.call_soon_threadsafe(lambda: self._track(self._append(event)))
+
+    async def record(self, type: str, aggregate: str, aggregate_id: str,
+                     data: dict[str, Any]) -> Event:
+        """Record a change no command asked for (a container's init exited, a qemu died):
+        a domain event with the node as actor and no cause."""
+        event = new_event(type, aggregate, aggregate_id, data, actor=self.actor)
+        await self._append(event)
+        return event
+
+    async def finished(self, job: Job, result: JobResult) -> None:
         await self._finish(self._aggregate_id(job), job.cause, result, internal=job.internal)
 
-    async def _finish(self, aggregate_id: str, cause: Any, result: dict[str, Any], internal: bool) -> None:
-        if len(encode_value(result)) > self.bus.nc.max_payload - 4096:
+    async def _finish(self, aggregate_id: str, cause: Any, result: JobResult, internal: bool) -> None:
+        wire = result.to_wire()
+        if len(encode_value(wire)) > self.bus.max_payload - 4096:
             # A builtin answered more than one bus message holds: say so rather than lose it.
-            result = {**result, "state": ERROR, "code": 500, "level": 20, "streams": ["", ""],
-                      "data": json.dumps(f"result of {len(result.get('data', ''))} bytes is larger "
-                                         f"than the bus allows ({self.bus.nc.max_payload} bytes)")}
-        data = {"node": self.node_id, "result": result}
+            wire = result.replace(
+                state=ERROR, code=500, level=20, streams=["", ""],
+                data=json.dumps(f"result of {len(result.data)} bytes is larger than the bus "
+                                f"allows ({self.bus.max_payload} bytes)")).to_wire()
+        data = {"node": self.node_id, "result": wire}
         if cause is not None:
             event = cause.caused("job.finished", "job", aggregate_id, data, actor=self.actor)
         else:
             event = new_event("job.finished", "job", aggregate_id, data, actor=self.actor)
         await self._append(event)
         if not internal:
-            self.journal.finished(result["id"])
+            self.journal.finished(result.id)
 
     def _caused(self, job: Job, type: str, data: dict[str, Any]):
         aggregate_id = self._aggregate_id(job)
@@ -376,7 +392,7 @@ class Agent:
             log.warning("log record on %s lost: %s", subject, exc)
 
     def _context(self, job: Job) -> Context:
-        return Context(node_id=self.node_id, job_id=job.id, agent=self, settings=self.settings, job=job)
+        return Context(node_id=self.node_id, job_id=job.id, agent=self, config=self.config, job=job)
 
 def _extension_builtin(ext: Extension) -> Builtin:
     def run(args: dict[str, Any], ctx: Context) -> ProcessSpec:

@@ -8,13 +8,10 @@ import collections
 import dataclasses
 import time
 from typing import Any
+from ._errors import StatsdError
 
 WINDOWS = (300, 3600)
 HISTORY = 5
-
-
-class StatsdError(ValueError):
-    """A level-10 message that is not `key:value|A|D[|k=v,...]`."""
 
 
 @dataclasses.dataclass

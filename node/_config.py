@@ -1,23 +1,18 @@
 """The agent's configuration: identity, data dir, extensions and startup services (spec §12.8, §14).
 
-Read once at start from `Settings` (flags > `ZOS_*` > TOML). Pure parsing: errors are
-`ConfigError` naming the table and key at fault.
+The command line (`zos node run`) reads flags > `ZOS_*` > TOML and builds an `AgentConfig`
+with the parsers here. Pure parsing: errors are `ConfigError` naming the table and key at fault.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import socket
-import tomllib
 from pathlib import Path
 from typing import Any
+from ._errors import ConfigError
 
 PHASES = {"init": 1, "net": 1000, "boot": 1_000_000}
-
-
-class ConfigError(ValueError):
-    """A part of the agent's TOML config cannot be used."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,59 +141,6 @@ def parse_startup(tables: dict[str, Any]) -> dict[str, StartupService]:
                 raise ConfigError(f"[startup.{service.id}] is after '{dep}', which is neither a "
                                   f"phase ({', '.join(PHASES)}) nor a startup service")
     return services
-
-
-def _included_tables(dirs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`[extension.*]` and `[startup.*]` of every `*.toml` in the `[main] include` dirs
-    (0-core's /etc/zero-os/conf); a name defined twice is an error."""
-    if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
-        raise ConfigError("[main] key 'include' must be a list of directories")
-    extensions: dict[str, Any] = {}
-    startup: dict[str, Any] = {}
-    for folder in dirs:
-        for path in sorted(Path(folder).glob("*.toml")):
-            try:
-                data = tomllib.loads(path.read_text())
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"included config '{path}' cannot be read: {exc}") from None
-            for table, into in (("extension", extensions), ("startup", startup)):
-                for name, value in (data.get(table) or {}).items():
-                    if name in into:
-                        raise ConfigError(f"[{table}.{name}] is defined twice (again in '{path}')")
-                    into[name] = value
-    return extensions, startup
-
-
-def load_config(settings: Any, node_id: str | None = None) -> AgentConfig:
-    """The agent's configuration from the one settings loader."""
-    node_id = node_id or settings.get("node_id") or socket.gethostname().split(".")[0]
-    cmdline = settings.get("cmdline")
-    if cmdline is None:
-        try:
-            cmdline = Path("/proc/cmdline").read_text()
-        except OSError:
-            cmdline = ""
-    ledis = settings.table("logging").get("ledis", {}) if settings.table("logging") else {}
-    extensions, startup = _included_tables(settings.table("main").get("include", []))
-    for name, value in settings.table("extension").items():
-        if name in extensions:
-            raise ConfigError(f"[extension.{name}] is defined twice (config file and an include)")
-        extensions[name] = value
-    for name, value in settings.table("startup").items():
-        if name in startup:
-            raise ConfigError(f"[startup.{name}] is defined twice (config file and an include)")
-        startup[name] = value
-    return AgentConfig(
-        node_id=node_id, data_dir=settings.data_dir,
-        stats_interval=float(settings.get("stats_interval", 10.0)),
-        allow_power=bool(settings.get("allow_power", False)),
-        logger_size=int(ledis.get("size", 50000) or 1000),
-        logger_levels=tuple(ledis.get("levels", ()) or ()),
-        kernel_args=parse_cmdline(cmdline),
-        extensions=parse_extensions(extensions),
-        startup=parse_startup(startup),
-        redis_listen=settings.get("redis_listen"), redis_password=settings.get("redis_password"),
-        redis_tls=bool(settings.get("redis_tls", False)))
 
 
 _TOKEN = re.compile(r"\s*(\(|\)|[A-Za-z0-9_.-]+)")

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import uuid
+from ._errors import FileModeError, UnknownFd
 
 IDLE = 300.0
 BLOCK = 512 * 1024
@@ -18,14 +19,6 @@ _FLAGS = {
     "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "a+": os.O_RDWR | os.O_CREAT | os.O_APPEND,
     "x": os.O_WRONLY | os.O_CREAT | os.O_EXCL, "x+": os.O_RDWR | os.O_CREAT | os.O_EXCL,
 }
-
-
-class FileModeError(ValueError):
-    """A mode that is not one of r w a x with an optional +, or an fd used against its mode."""
-
-
-class UnknownFd(KeyError):
-    """No open file with this id (closed, expired, or never opened)."""
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ import time
 from typing import Any, Protocol
 from collections.abc import Awaitable, Callable
 
-from zos.events import Command
+from zos.events import Command, Event, JobResult
 
 from ._messages import EXIT_ERROR, EXIT_SUCCESS, RESULT_JSON, Message
 from ._process import ProcessRun, ProcessSpec, SpawnError, run_process
@@ -36,7 +36,8 @@ class JobSink(Protocol):
     async def started(self, job: Job, attempt: int) -> None: ...
     async def spawned(self, job: Job, pid: int) -> None: ...
     async def message(self, job: Job, message: Message) -> None: ...
-    async def finished(self, job: Job, result: dict[str, Any]) -> None: ...
+    async def changed(self, job: Job, events: list[Event]) -> None: ...
+    async def finished(self, job: Job, result: JobResult) -> None: ...
 
 
 def now_ms() -> int:
@@ -51,7 +52,8 @@ class Job:
     target: Builtin
     protected: bool = False
     internal: bool = False
-    cause: Any = None                  # the command event, for causation of job events
+    cause: Event | None = None         # the command event, for causation of job events
+    accepted: Event | None = None      # its job.accepted, for causation of domain events
     starttime: int = 0                 # ms, start of the current (last) run
     attempt: int = 0
     process: ProcessRun | None = None
@@ -60,7 +62,7 @@ class Job:
     backlog: collections.deque = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=BACKLOG))
     subscribers: list[asyncio.Queue] = dataclasses.field(default_factory=list)
-    result: dict[str, Any] | None = None
+    result: JobResult | None = None
     _interrupt: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
     @property
@@ -127,9 +129,9 @@ class JobManager:
             raise ValueError(f"job '{job.id}' is already in the job table")
         self.jobs[job.id] = job
 
-    async def lifecycle(self, job: Job) -> dict[str, Any]:
+    async def lifecycle(self, job: Job) -> JobResult:
         """Run `job` (added before) through its queue, runs, restarts; publish its one result."""
-        result: dict[str, Any] | None = None
+        result: JobResult | None = None
         try:
             result = await self._queued(job)
         except asyncio.CancelledError:
@@ -146,7 +148,7 @@ class JobManager:
         await self.sink.finished(job, result)
         return result
 
-    async def _queued(self, job: Job) -> dict[str, Any]:
+    async def _queued(self, job: Job) -> JobResult:
         name = job.cmd.queue
         if not name:
             return await self._runs(job)
@@ -160,13 +162,13 @@ class JobManager:
         finally:
             lock.release()
 
-    def _killed_result(self, job: Job, last: dict[str, Any] | None) -> dict[str, Any]:
+    def _killed_result(self, job: Job, last: JobResult | None) -> JobResult:
         if last is None:
-            last = builtin_error(job.cmd, "killed before it ran", CODE_SIGNAL, 0, 0)
-            last["data"], last["level"] = "", 0
-        return {**last, "state": KILLED}
+            last = builtin_error(job.cmd, "killed before it ran", CODE_SIGNAL, 0, 0).replace(
+                data="", level=0)
+        return last.replace(state=KILLED)
 
-    async def _runs(self, job: Job) -> dict[str, Any]:
+    async def _runs(self, job: Job) -> JobResult:
         cmd = job.cmd
         backoff = RESPAWN_MIN
         while True:
@@ -186,19 +188,26 @@ class JobManager:
                 if not await job.sleep(cmd.recurring_period):
                     return self._killed_result(job, result)
                 continue
-            if result["state"] not in (SUCCESS, KILLED) and job.attempt < cmd.max_restart:
+            if result.state not in (SUCCESS, KILLED) and job.attempt < cmd.max_restart:
                 if not await job.sleep(RESTART_DELAY):
                     return self._killed_result(job, result)
                 continue
             return result
 
-    async def _run_once(self, job: Job) -> dict[str, Any]:
+    async def _run_once(self, job: Job) -> JobResult:
         job.starttime = now_ms()
         began = time.monotonic()
         await self.sink.started(job, job.attempt)
+        ctx = self.context(job)
+        try:
+            return await self._run_builtin(job, ctx, began)
+        finally:
+            # What the builtin changed is on the log before its job.finished.
+            await self.sink.changed(job, ctx.take_changes())
+
+    async def _run_builtin(self, job: Job, ctx: Context, began: float) -> JobResult:
         func = job.target.func
         args = job.cmd.arguments or {}
-        ctx = self.context(job)
         call: Awaitable[Any] = func(args, ctx) if job.target.is_async else asyncio.to_thread(func, args, ctx)
         max_time = job.cmd.max_time if job.cmd.max_time and job.cmd.max_time > 0 else None
         try:
@@ -234,12 +243,12 @@ class JobManager:
             result = builtin_error(job.cmd, f"result is not JSON: {exc}", 500, job.starttime, _ms(began))
         return await self._builtin_end(job, result)
 
-    async def _builtin_end(self, job: Job, result: dict[str, Any]) -> dict[str, Any]:
-        flags = EXIT_SUCCESS if result["state"] == SUCCESS else EXIT_ERROR
-        await self.emit(job, Message(RESULT_JSON, result["data"], flags))
+    async def _builtin_end(self, job: Job, result: JobResult) -> JobResult:
+        flags = EXIT_SUCCESS if result.ok else EXIT_ERROR
+        await self.emit(job, Message(RESULT_JSON, result.data, flags))
         return result
 
-    async def _run_process(self, job: Job, spec: ProcessSpec, max_time: float) -> dict[str, Any]:
+    async def _run_process(self, job: Job, spec: ProcessSpec, max_time: float) -> JobResult:
         capture = Capture()
         run = ProcessRun()
         job.process = run

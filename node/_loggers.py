@@ -11,11 +11,11 @@ import json
 from typing import Any
 from collections.abc import Awaitable, Callable
 
+from zos.bus import REDIS_KEY_HEADER, TRIM_HEADER
+
 from ._messages import MAX_LINE, Message
 
 RING = 1000
-REDIS_KEY_HEADER = "Zos-Redis-Key"
-TRIM_HEADER = "Zos-Trim"
 
 Publish = Callable[[str, bytes, dict[str, str]], Awaitable[Any]]
 

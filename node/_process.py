@@ -17,6 +17,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from ._messages import STDERR, STDOUT, LineParser, Message, split_lines
+from ._errors import SpawnError
 
 log = logging.getLogger("zos.node.process")
 
@@ -24,10 +25,6 @@ CHUNK = 64 * 1024
 DRAIN_GRACE = 2.0  # s without progress after exit before giving up on pipes held by grandchildren
 
 OnMessage = Callable[[Message], Awaitable[None]]
-
-
-class SpawnError(Exception):
-    """The process could not be started; the message is 0-core's wording."""
 
 
 @dataclasses.dataclass(frozen=True)

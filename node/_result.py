@@ -1,7 +1,7 @@
-"""The 0-core result object (spec core0-protocol §5) and how each kind of job builds it.
+"""How each kind of job builds its 0-core result (spec core0-protocol §5).
 
-Pure: takes values, returns the dict that `job.finished` carries and the bridge serves as
-`result:<id>`.
+Pure: takes values, returns the `JobResult` (declared once in `zos.events`) that
+`job.finished` carries and the bridge serves as `result:<id>`.
 """
 
 from __future__ import annotations
@@ -10,60 +10,49 @@ import collections
 import json
 from typing import Any
 
-from zos.events import Command
+from zos.events import ERROR, KILLED, SUCCESS, TIMEOUT, UNKNOWN_CMD, Command, JobResult
 
 from ._messages import CRITICAL, EXIT_ERROR, EXIT_SUCCESS, RESULT_LEVELS, STDERR, STDOUT, Message
 
-SUCCESS = "SUCCESS"
-ERROR = "ERROR"
-TIMEOUT = "TIMEOUT"
-KILLED = "KILLED"
-UNKNOWN_CMD = "UNKNOWN_CMD"
+__all__ = ["ERROR", "KILLED", "SUCCESS", "TIMEOUT", "UNKNOWN_CMD", "Capture", "builtin_error",
+           "builtin_result", "process_outcome", "rejected", "spawn_failure", "unknown_command"]
 
 CODE_SIGNAL = 999
 CODE_EXIT_BASE = 1000
 CAPTURE_LINES = 100
 
 
-def _base(cmd: Command, state: str, code: int, starttime: int, duration: int) -> dict[str, Any]:
-    return {"id": cmd.id, "command": cmd.command, "data": "", "level": 0, "state": state,
-            "code": code, "starttime": starttime, "time": duration, "tags": cmd.tags,
-            "container": 0}
+def _base(cmd: Command, state: str, code: int, starttime: int, duration: int,
+          **fields: Any) -> JobResult:
+    return JobResult(id=cmd.id, command=cmd.command, state=state, code=code, starttime=starttime,
+                     time=duration, tags=cmd.tags, **fields)
 
 
-def builtin_result(cmd: Command, value: Any, starttime: int, duration: int) -> dict[str, Any]:
+def builtin_result(cmd: Command, value: Any, starttime: int, duration: int) -> JobResult:
     """Builtin success: data is the JSON text of the value, level 20."""
-    result = _base(cmd, SUCCESS, 0, starttime, duration)
-    result.update(data=json.dumps(value), level=20, streams=["", ""])
-    return result
+    return _base(cmd, SUCCESS, 0, starttime, duration, data=json.dumps(value), level=20,
+                 streams=["", ""])
 
 
 def builtin_error(cmd: Command, message: str, code: int, starttime: int, duration: int,
-                  state: str = ERROR, critical: str = "") -> dict[str, Any]:
+                  state: str = ERROR, critical: str = "") -> JobResult:
     """Builtin failure: data is the error text as a quoted JSON string (Q34)."""
-    result = _base(cmd, state, code, starttime, duration)
-    result.update(data=json.dumps(message), level=20, streams=["", ""])
-    if critical:
-        result["critical"] = critical
-    return result
+    return _base(cmd, state, code, starttime, duration, data=json.dumps(message), level=20,
+                 streams=["", ""], critical=critical)
 
 
-def unknown_command(cmd: Command) -> dict[str, Any]:
+def unknown_command(cmd: Command) -> JobResult:
     """Exactly 0-core's answer to an unregistered name: code 0, no streams, starttime 0 (Q13)."""
     return _base(cmd, UNKNOWN_CMD, 0, 0, 0)
 
 
-def spawn_failure(cmd: Command, message: str, starttime: int) -> dict[str, Any]:
-    result = _base(cmd, ERROR, 404, starttime, 0)
-    result["data"] = message
-    return result
+def spawn_failure(cmd: Command, message: str, starttime: int) -> JobResult:
+    return _base(cmd, ERROR, 404, starttime, 0, data=message)
 
 
-def rejected(cmd: Command, message: str) -> dict[str, Any]:
+def rejected(cmd: Command, message: str) -> JobResult:
     """A command whose fields or arguments are unusable: ERROR 400 naming the field."""
-    result = _base(cmd, ERROR, 400, 0, 0)
-    result.update(data=json.dumps(message), level=20, streams=["", ""])
-    return result
+    return _base(cmd, ERROR, 400, 0, 0, data=json.dumps(message), level=20, streams=["", ""])
 
 
 CAPTURE_BYTES = 192 * 1024  # per stream: the result must fit one bus message (1 MiB by default)
@@ -119,13 +108,9 @@ class Capture:
         return message
 
     def result(self, cmd: Command, state: str, code: int, starttime: int,
-               duration: int) -> dict[str, Any]:
-        result = _base(cmd, state, code, starttime, duration)
-        result.update(data=self.data, level=self.level,
-                      streams=[self.stdout.text(), self.stderr.text()])
-        if self.critical:
-            result["critical"] = self.critical
-        return result
+               duration: int) -> JobResult:
+        return _base(cmd, state, code, starttime, duration, data=self.data, level=self.level,
+                     streams=[self.stdout.text(), self.stderr.text()], critical=self.critical)
 
 
 def process_outcome(returncode: int, timed_out: bool) -> tuple[str, int]:

@@ -1,16 +1,15 @@
-"""`zos node run` as a coroutine: settings in, an agent serving until SIGTERM/SIGINT."""
+"""`zos node run` as a coroutine: a typed config in, an agent serving until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from typing import Any
 
-from zos.settings import connect_bus
+from zos.bus import BusConfig, connect
 
 from ._agent import Agent
-from ._config import load_config
+from ._config import AgentConfig
 
 log = logging.getLogger("zos.node")
 
@@ -19,17 +18,16 @@ log = logging.getLogger("zos.node")
 STOP_GRACE = 30.0
 
 
-async def run_agent(settings: Any, node_id: str | None = None,
+async def run_agent(config: AgentConfig, bus_config: BusConfig,
                     stop: asyncio.Event | None = None) -> None:
     """Connect, recover, announce, serve; SIGTERM or SIGINT ends the jobs and returns."""
-    config = load_config(settings, node_id)
-    bus = await connect_bus(settings, actor=f"node:{config.node_id}", name=f"zos-node-{config.node_id}")
+    bus = await connect(bus_config, actor=f"node:{config.node_id}", name=f"zos-node-{config.node_id}")
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        agent = Agent(bus, config, settings)
+        agent = Agent(bus, config)
         log.info("node %s: serving commands", config.node_id)
         serving = asyncio.ensure_future(agent.run(stop))
         stopping = asyncio.ensure_future(stop.wait())
@@ -53,4 +51,4 @@ async def run_agent(settings: Any, node_id: str | None = None,
             loop.remove_signal_handler(signum)
         # Every append and publish of the agent awaited its JetStream ack, so there is nothing
         # to drain; draining would wait on the pull subscription bus.consume leaves behind.
-        await bus.nc.close()
+        await bus.close(drain=False)

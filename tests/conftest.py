@@ -149,7 +149,7 @@ class NodeAgent:
 def node_agent(nats_url: str, tmp_path: Path) -> Iterator[NodeAgent]:
     """A running node agent on the session broker: `.node_id`, `.proc`, `.data_dir`, `.env`.
 
-    Send it commands with `await zos.node.call(bus, agent.node_id, "core.ping")`.
+    Send it commands with `await zos.bus.call(bus, agent.node_id, "core.ping")`.
     """
     agent = NodeAgent(nats_url, tmp_path / "node-agent").start()
     try:

@@ -102,11 +102,18 @@ def add_nats_flag(parser: Any) -> None:
     parser.add_argument("--config", default=argparse.SUPPRESS, help="TOML settings file")
 
 
+def bus_config(settings: Settings) -> Any:
+    """The `zos.bus.BusConfig` of the settings' URL and credentials (`nats_user`,
+    `nats_password`, `nats_token`, `nats_creds`): what the parts are handed."""
+    from zos.bus import BusConfig
+
+    return BusConfig.from_urls(settings.nats, user=settings.get("nats_user"),
+                               password=settings.get("nats_password"),
+                               token=settings.get("nats_token"), creds=settings.get("nats_creds"))
+
+
 async def connect_bus(settings: Settings, actor: str, name: str = "zos") -> Any:
-    """Connect with the settings' URL and credentials (`nats_user`, `nats_password`,
-    `nats_token`, `nats_creds`)."""
+    """Connect with the settings' URL and credentials."""
     from zos.bus import connect
 
-    return await connect(settings.nats, user=settings.get("nats_user"),
-                         password=settings.get("nats_password"), token=settings.get("nats_token"),
-                         creds=settings.get("nats_creds"), name=name, actor=actor)
+    return await connect(bus_config(settings), name=name, actor=actor)

@@ -19,7 +19,7 @@ from typing import Any
 from zos.bus import Bus
 
 from ._commands import AUTH_INVALID, AUTH_REQUIRED, Block, Dispatcher, Session
-from ._feed import Feed, result_json, store_record, store_result
+from ._feed import Feed, store_record, store_result
 from ._intake import CommandIntake
 from ._resp import ProtocolError, RequestParser
 from ._server import BridgeServer
@@ -43,7 +43,6 @@ __all__ = [
     "StoreError",
     "TLSSetupError",
     "make_self_signed",
-    "result_json",
     "run_bridge",
     "server_context",
     "store_record",

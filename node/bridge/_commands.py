@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from . import _resp as resp
 from ._store import Store, StoreError
+from .._errors import Usage
 
 AUTH_REQUIRED = "permission denied, please call AUTH first with a valid JWT"
 AUTH_INVALID = "invalid jwt"
@@ -56,10 +57,6 @@ class Session:
         self.authenticated = authenticated
         self.name = b""
         self.protocol = 2  # RESP3 after `HELLO 3` (redis-py >= 7 sends it on connect)
-
-
-class Usage(Exception):
-    """The request does not fit the command; the message is the Redis error text."""
 
 
 def _int(raw: bytes) -> int:

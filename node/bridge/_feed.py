@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from typing import Any
 from collections.abc import Callable, Coroutine
 
-from zos.bus import Bus, BusError, Delivered, aggregate_filter, node_logs_filter
+from zos.bus import (REDIS_KEY_HEADER, TRIM_HEADER, Bus, BusError, Delivered, aggregate_filter,
+                     node_logs_filter)
+from zos.events import JobResult
 
 from ._store import Store
 
@@ -25,34 +26,20 @@ RESULT_TTL = 300
 STREAM_TTL = 60
 STREAM_KEEP = 1000
 LOGGER_KEEP = 50000
-REDIS_KEY_HEADER = "Zos-Redis-Key"
-TRIM_HEADER = "Zos-Trim"
 MAX_WATCHED_NODES = 1024
-# The field order of the 0-core result examples (spec §5.3); unknown fields follow.
-RESULT_FIELDS = ("id", "command", "data", "streams", "critical", "level", "state", "code",
-                 "starttime", "time", "tags", "container")
-
-
-def result_json(result: dict[str, Any]) -> bytes:
-    """Compact JSON of a 0-core result, fields in the original order, `critical` only if set."""
-    ordered = {name: result[name] for name in RESULT_FIELDS if name in result}
-    if not ordered.get("critical"):
-        ordered.pop("critical", None)
-    ordered.update((k, v) for k, v in result.items() if k not in ordered and k != "critical")
-    return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def flag_key(job_id: str) -> bytes:
     return f"result:{job_id}:flag".encode()
 
 
-def store_result(store: Store, result: dict[str, Any], ttl: float = RESULT_TTL) -> None:
+def store_result(store: Store, result: JobResult, ttl: float = RESULT_TTL) -> None:
     """§4 step 6: the flag gets its TTL, the result is pushed and gets one too.
 
     A flag that is missing (a job submitted by another route than this bridge, or before a
     restart) is created, so `response_for(id)` finds the result.
     """
-    job_id = str(result.get("id") or "")
+    job_id = result.id
     if not job_id:
         log.warning("result without id ignored: %.200r", result)
         return
@@ -60,7 +47,7 @@ def store_result(store: Store, result: dict[str, Any], ttl: float = RESULT_TTL) 
     if not store.exists(flag):
         store.push(flag, [b""], force=True)
     store.expire(flag, ttl)
-    store.push(key, [result_json(result)], force=True)
+    store.push(key, [result.to_json()], force=True)
     store.expire(key, ttl)
 
 
@@ -139,7 +126,7 @@ class Feed:
             return
         age = (dt.datetime.now(dt.UTC) - item.time).total_seconds()
         if age < RESULT_TTL:
-            store_result(self.store, data["result"], RESULT_TTL - max(0.0, age))
+            store_result(self.store, JobResult.from_wire(data["result"]), RESULT_TTL - max(0.0, age))
 
     def _on_record(self, item: Delivered) -> None:
         key = item.headers.get(REDIS_KEY_HEADER)

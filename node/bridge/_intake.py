@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from zos.bus import Bus, BusError, BusUnavailable
-from zos.events import Command, ValidationError
+from zos.events import ERROR, Command, JobResult, ValidationError
 
 from ._feed import flag_key, store_result
 from ._store import Store, StoreError
@@ -103,8 +103,7 @@ class CommandIntake:
                 # The bus refused it for good (e.g. larger than the server's max payload): the
                 # client is waiting on the flag, so answer with an error result instead of silence.
                 log.error("bridge: bus refused command %s: %s", cmd.id, exc)
-                store_result(self.store, {
-                    "id": cmd.id, "command": cmd.command, "data": json.dumps(f"bus refused the command: {exc}"),
-                    "level": 20, "state": "ERROR", "code": 503, "starttime": 0, "time": 0,
-                    "tags": cmd.tags, "container": 0})
+                store_result(self.store, JobResult(
+                    id=cmd.id, command=cmd.command, state=ERROR, code=503, level=20,
+                    data=json.dumps(f"bus refused the command: {exc}"), tags=cmd.tags))
                 return

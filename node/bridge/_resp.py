@@ -8,6 +8,7 @@ announcing a 1 TB bulk string is refused at once (`ProtocolError`), as redis-ser
 from __future__ import annotations
 
 from collections.abc import Sequence
+from .._errors import ProtocolError
 
 CRLF = b"\r\n"
 OK = b"+OK\r\n"
@@ -22,10 +23,6 @@ MAX_ARGS = 1024 * 1024             # arguments in one request (redis-server's li
 MAX_REQUEST = 64 * 1024 * 1024     # all arguments of one request together
 MAX_INLINE = 64 * 1024             # an inline (telnet-style) command line
 _MAX_HEADER = 32                   # `*<count>` / `$<len>` lines never need more
-
-
-class ProtocolError(Exception):
-    """The client broke RESP; the text follows `-ERR Protocol error: ` and the connection closes."""
 
 
 def _length(raw: bytes | bytearray, what: str) -> int:

@@ -14,6 +14,7 @@ import re
 import time
 from typing import Protocol
 from collections.abc import Callable, Iterable
+from .._errors import StoreError
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
@@ -21,10 +22,6 @@ DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _OVERHEAD = 16  # counted per stored element, so a flood of empty strings is bounded too
 
 Value = collections.deque | bytes
-
-
-class StoreError(Exception):
-    """A command cannot apply to the keyspace; the message is the Redis error text."""
 
 
 class Waiter(Protocol):

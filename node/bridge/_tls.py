@@ -11,13 +11,10 @@ import asyncio
 import ssl
 import tempfile
 from pathlib import Path
+from .._errors import TLSSetupError
 
 CERT_NAME = "bridge.crt"
 KEY_NAME = "bridge.key"
-
-
-class TLSSetupError(Exception):
-    """The certificate could not be made or loaded."""
 
 
 async def make_self_signed(directory: Path, common_name: str = "zos-bridge") -> tuple[Path, Path]:

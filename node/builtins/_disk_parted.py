@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class PartedOutputError(ValueError):
-    """parted printed something that is not its machine-readable format."""
+from .._errors import PartedOutputError
 
 
 def split_fields(line: str) -> list[str]:

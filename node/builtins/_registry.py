@@ -12,34 +12,66 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import threading
+from pathlib import Path
 from typing import Any
 from collections.abc import Callable
+
+from zos.events import Event, new_event
+from .._errors import BuiltinError
 
 _MISSING = object()
 _KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,),
                                        "float": (int, float), "list": (list,), "dict": (dict,)}
 
 
-class BuiltinError(Exception):
-    """A typed builtin failure: 400 bad request, 404 not found, 406 not acceptable,
-    412 precondition failed, 500 plain error, 503 unavailable."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 @dataclasses.dataclass
 class Context:
-    """What a builtin may use besides its arguments. The agent fills in `agent` (itself)
-    and `job` (the running job: its command, its messages via `agent.jobs.emit`)."""
+    """What a builtin may use besides its arguments: the agent's typed `config` (data dir,
+    limits), `agent` (itself) and `job` (the running job: its command, its messages via
+    `agent.jobs.emit`).
+
+    A builtin that changes the world says so with `emit()`: the domain events it records are
+    appended to the log, caused by the job, before the job's `job.finished`.
+    """
 
     node_id: str
     job_id: str
     agent: Any = None
-    settings: Any = None
+    config: Any = None
     job: Any = None
+    changes: list[Event] = dataclasses.field(default_factory=list)
+    _taken: bool = False
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @property
+    def data_dir(self) -> Path | None:
+        """The agent's data directory (None for a context made outside an agent)."""
+        return getattr(self.config, "data_dir", None)
+
+    def emit(self, type: str, aggregate: str, aggregate_id: str, data: dict[str, Any]) -> Event:
+        """Record a domain event (`bridge.created`, ...) this job caused. Safe from a worker
+        thread. Validated against its declared type at once, so a bad event fails the job."""
+        cause = getattr(self.job, "accepted", None) or getattr(self.job, "cause", None)
+        actor = f"node:{self.node_id}"
+        if cause is not None:
+            event = cause.caused(type, aggregate, aggregate_id, data, actor=actor)
+        else:
+            event = new_event(type, aggregate, aggregate_id, data, actor=actor)
+        with self._lock:
+            late = self._taken
+            if not late:
+                self.changes.append(event)
+        if late:  # the job already ended (a builtin thread past max_time): record it now
+            self.agent.record_soon(event)
+        return event
+
+    def take_changes(self) -> list[Event]:
+        """The events recorded so far; later ones go to the agent directly."""
+        with self._lock:
+            self._taken = True
+            changes, self.changes = self.changes, []
+        return changes
 
 
 @dataclasses.dataclass(frozen=True)

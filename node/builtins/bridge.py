@@ -30,9 +30,8 @@ DEFAULT_RUN_DIR = Path("/run/zos")
 
 
 def run_dir(ctx: Context, namespace: str | None, name: str) -> Path:
-    """Where the bridge's runtime files live (the agent's data dir when it has settings)."""
-    data = getattr(ctx.settings, "data_dir", None)
-    base = Path(data) if data is not None else DEFAULT_RUN_DIR
+    """Where the bridge's runtime files live (the agent's data dir when it has one)."""
+    base = ctx.data_dir if ctx.data_dir is not None else DEFAULT_RUN_DIR
     return base / "bridges" / (namespace or "-host") / name
 
 

@@ -23,11 +23,7 @@ def power_allowed(ctx: Context) -> bool:
     """The one check: is this agent allowed to reboot or power off the machine?"""
     if os.getpid() == 1:
         return True
-    config = getattr(ctx.agent, "config", None)
-    if getattr(config, "allow_power", False):
-        return True
-    settings = ctx.settings
-    return bool(settings.get("allow_power", False)) if settings is not None else False
+    return bool(getattr(ctx.config, "allow_power", False))
 
 
 def _stop_jobs(ctx: Context) -> None:

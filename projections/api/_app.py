@@ -22,27 +22,11 @@ from .._runner import Runner
 from . import _errors, routers
 from ._auth import TokenError, check_token
 from ._config import ApiConfig
-from ._context import WAIT_LIMIT, ApiContext
+from ._context import ApiContext
 from ._errors import ApiError
 
 log = logging.getLogger("zos.api")
 _bearer = HTTPBearer(auto_error=False, description="token from api_tokens, or signed with api_secret")
-
-
-async def context(request: Request) -> ApiContext:
-    """The shared context; also applies `Prefer: wait=N` (RFC 7240) to this request's waits."""
-    prefer = request.headers.get("prefer", "")
-    for part in prefer.split(","):
-        name, _, value = part.strip().partition("=")
-        if name.strip().lower() == "wait":
-            try:
-                seconds = float(value)
-            except ValueError:
-                raise ApiError(400, f"header 'Prefer': wait={value!r} is not a number") from None
-            if not 0 < seconds < 1e6:
-                raise ApiError(400, f"header 'Prefer': wait={value} is out of range")
-            WAIT_LIMIT.set(seconds)
-    return request.app.state.ctx
 
 
 def _authorize(request: Request,

@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import json
 import time
 from typing import Any, TypeVar
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
+from fastapi import Request
 from sqlalchemy.engine import Engine
 
-from zos.bus import Bus, event_subject
-from zos.events import Command, new_id
+from zos.bus import Bus, ResultTimeout, send_and_wait
+from zos.events import UNKNOWN_CMD, Command, JobResult, new_id
 
 from .._models import Checkpoint
 from .._runner import Runner
@@ -32,7 +32,7 @@ class Outcome:
     """A finished command: its job id, the 0-core result and `data` decoded from JSON."""
 
     job: str
-    result: dict[str, Any]
+    result: JobResult
     value: Any
     seq: int
 
@@ -74,44 +74,44 @@ class ApiContext:
         job = new_id()
         wait = self.wait
         deadline = time.monotonic() + wait
-        await self.bus.send_command(Command(id=job, command=name, arguments=arguments or {}), node)
-        found = None
         try:
-            async with asyncio.timeout(wait):
-                async for item in self.bus.replay(event_subject("job", job), follow=True,
-                                                  types=["job.finished"]):
-                    found = item
-                    break
-        except TimeoutError:
-            pass
-        if found is None or found.event is None:
+            finished = await send_and_wait(self.bus, Command(id=job, command=name,
+                                                             arguments=arguments or {}),
+                                           node, wait, need_seq=True)
+        except ResultTimeout:
             raise ApiError(504, f"node '{node}' did not finish {name} job {job} within "
-                                f"{wait} s", details={"job": job})
+                                f"{wait} s", details={"job": job}) from None
         if projectors and not await self.wait_applied(
-                found.seq, projectors, max(0.0, deadline - time.monotonic())):
+                finished.seq, projectors, max(0.0, deadline - time.monotonic())):
             raise ApiError(504, f"job {job} finished but the projection did not apply it within "
-                                f"{wait} s", details={"job": job, "seq": found.seq})
-        result = found.event.data["result"]
-        value = _decode(result.get("data"))
-        state = result.get("state")
-        if state == "UNKNOWN_CMD":
+                                f"{wait} s", details={"job": job, "seq": finished.seq})
+        result = finished.result
+        value = result.value()
+        if result.state == UNKNOWN_CMD:
             raise ApiError(501, f"node '{node}' does not know command {name}",
                            details={"job": job})
-        if state != "SUCCESS":
-            code = int(result.get("code") or 500)
-            message = value if isinstance(value, str) else (result.get("data") or state)
-            raise ApiError(NODE_ERRORS.get(code, 500), f"node '{node}': {name} failed: {message}",
-                           code="node_error", details={"job": job, "state": state, "code": code})
-        return Outcome(job, result, value, found.seq)
+        if not result.ok:
+            message = value if isinstance(value, str) else (result.data or result.state)
+            raise ApiError(NODE_ERRORS.get(result.code, 500),
+                           f"node '{node}': {name} failed: {message}", code="node_error",
+                           details={"job": job, "state": result.state, "code": result.code})
+        return Outcome(job, result, value, finished.seq)
 
 
-def _decode(text: Any) -> Any:
-    if not isinstance(text, str) or not text:
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+async def context(request: Request) -> ApiContext:
+    """The shared context; also applies `Prefer: wait=N` (RFC 7240) to this request's waits."""
+    prefer = request.headers.get("prefer", "")
+    for part in prefer.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                seconds = float(value)
+            except ValueError:
+                raise ApiError(400, f"header 'Prefer': wait={value!r} is not a number") from None
+            if not 0 < seconds < 1e6:
+                raise ApiError(400, f"header 'Prefer': wait={value} is out of range")
+            WAIT_LIMIT.set(seconds)
+    return request.app.state.ctx
 
 
 def _positions(engine: Engine, names: list[str]) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zos.events import Event
+from zos.events import Event, JobResult
 
 from .._projector import Projector, handles
 from .._rows import Rows
@@ -37,14 +37,9 @@ class Jobs(Projector):
 
     @handles("job.finished")
     def finished(self, rows: Rows, event: Event, seq: int) -> None:
-        result = event.data["result"]
-        streams = result.get("streams") or ["", ""]
-        code = result.get("code")
+        result = JobResult.from_wire(event.data["result"])
         rows.merge("jobs", {
-            "id": event.aggregate_id, "node": event.data["node"],
-            "command": str(result.get("command") or ""), "state": str(result.get("state") or ""),
-            "code": 500 if code is None else int(code), "level": int(result.get("level") or 0),
-            "data": str(result.get("data") or ""), "stdout": str(streams[0] or ""),
-            "stderr": str(streams[1] or "") if len(streams) > 1 else "",
-            "starttime": int(result.get("starttime") or 0), "duration": int(result.get("time") or 0),
-            "finished_at": event.time, "updated_seq": seq})
+            "id": event.aggregate_id, "node": event.data["node"], "command": result.command,
+            "state": result.state, "code": result.code, "level": result.level, "data": result.data,
+            "stdout": result.stdout, "stderr": result.stderr, "starttime": result.starttime,
+            "duration": result.time, "finished_at": event.time, "updated_seq": seq})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zos.events import Event
+from zos.events import Event, JobResult
 
 from .._projector import Projector, handles
 from .._rows import Rows
@@ -59,12 +59,12 @@ class Nodes(Projector):
 
     @handles("job.finished")
     def snapshot(self, rows: Rows, event: Event, seq: int) -> None:
-        result = event.data["result"]
-        kind = SNAPSHOT_COMMANDS.get(str(result.get("command")))
-        if kind is None or result.get("state") != "SUCCESS":
+        result = JobResult.from_wire(event.data["result"])
+        kind = SNAPSHOT_COMMANDS.get(result.command)
+        if kind is None or not result.ok:
             return
         try:
-            value = json.loads(result.get("data") or "null")
+            value = json.loads(result.data or "null")
         except ValueError:
             return
         rows.merge("node_snapshots", {"node": event.data["node"], "kind": kind, "data": value,

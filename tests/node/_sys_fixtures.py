@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from zos.node.builtins import BUILTINS, Context, load_all
-from zos.settings import Settings
+from zos.node import AgentConfig
 
 load_all()
 
@@ -99,7 +99,7 @@ def netns_factory() -> Iterator[Any]:
 def sys_ctx(tmp_path: Path) -> Context:
     """A builtin context whose data dir (bridge runtime files) is the test's tmp dir."""
     return Context(node_id="test", job_id=uuid.uuid4().hex,
-                   settings=Settings(environ={"ZOS_DATA": str(tmp_path / "data")}))
+                   config=AgentConfig(node_id="test", data_dir=tmp_path / "data"))
 
 
 def veth(namespace: str, name: str, peer: str, peer_namespace: str | None = None) -> None:

@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import NodeAgent
 from zos.bus import command_subject, dlq_subject, event_subject, io_subject, log_subject
 from zos.events import Command, Event, command_to_event, decode_value, new_id
-from zos.node import EXIT_ERROR, EXIT_SUCCESS, FLAG_STREAM, call, wait_result
+from zos.bus import call, wait_result
+from zos.node import EXIT_ERROR, EXIT_SUCCESS, FLAG_STREAM
 
 
 def uid() -> str:
@@ -37,13 +38,13 @@ async def test_redelivered_command_is_not_run_twice(bus, agent, tmp_path):
     runs = tmp_path / "runs"
     cmd = Command(id=uid(), command="bash", arguments={"script": f"echo run >> {runs}"})
     first = await run(bus, agent.node_id, "bash", cmd.arguments, id=cmd.id)
-    assert first["state"] == "SUCCESS"
+    assert first.state == "SUCCESS"
     # The same command again as a new message (what a redelivery or a resend outside the
     # server's dedup window looks like to the agent).
     again = dataclasses.replace(command_to_event(cmd, agent.node_id), id=new_id())
     await bus.append(again, subject=command_subject(agent.node_id))
     ping = await run(bus, agent.node_id, "core.ping")  # the agent has consumed past it
-    assert ping["state"] == "SUCCESS"
+    assert ping.state == "SUCCESS"
     assert runs.read_text().splitlines() == ["run"]
     types = [e.type for e in await events_of(bus, cmd.id)]
     assert types == ["job.accepted", "job.started", "job.finished"]
@@ -52,14 +53,14 @@ async def test_redelivered_command_is_not_run_twice(bus, agent, tmp_path):
 
 async def test_finished_result_is_served_again(bus, agent):
     result = await run(bus, agent.node_id, "core.ping")
-    assert await wait_result(bus, result["id"], timeout=10) == result
+    assert await wait_result(bus, result.id, timeout=10) == result
 
 
 # -- bad input ------------------------------------------------------------------------------------
 
 async def test_unknown_command_is_exactly_0core(bus, agent):
     result = await run(bus, agent.node_id, "core.kill", tags=["x"])  # Q20: not registered
-    assert result == {"id": result["id"], "command": "core.kill", "data": "", "level": 0,
+    assert result.to_wire() == {"id": result.id, "command": "core.kill", "data": "", "level": 0,
                       "state": "UNKNOWN_CMD", "code": 0, "starttime": 0, "time": 0,
                       "tags": ["x"], "container": 0}
 
@@ -73,8 +74,8 @@ async def test_unknown_command_is_exactly_0core(bus, agent):
 ])
 async def test_wrong_argument_types_are_400_naming_the_field(bus, agent, arguments, field):
     result = await run(bus, agent.node_id, "core.system", arguments)
-    assert result["state"] == "ERROR" and result["code"] == 400 and result["level"] == 20
-    assert f"'{field}'" in json.loads(result["data"])
+    assert result.state == "ERROR" and result.code == 400 and result.level == 20
+    assert f"'{field}'" in json.loads(result.data)
 
 
 async def test_null_arguments_are_empty(bus, agent):
@@ -84,7 +85,7 @@ async def test_null_arguments_are_empty(bus, agent):
                                              "node": agent.node_id}, id=new_id())
     await bus.append(event, subject=command_subject(agent.node_id))
     result = await wait_result(bus, job_id, timeout=60)
-    assert result["state"] == "SUCCESS"
+    assert result.state == "SUCCESS"
 
 
 async def dlq_reasons(bus, subject):
@@ -96,7 +97,7 @@ async def dlq_reasons(bus, subject):
 async def test_garbage_on_the_command_subject_goes_to_the_dlq(bus, agent):
     subject = command_subject(agent.node_id, "garbage-" + uid()[2:])
     await bus.publish(subject, b"\xc1 this is not msgpack")
-    assert (await run(bus, agent.node_id, "core.ping"))["state"] == "SUCCESS"
+    assert (await run(bus, agent.node_id, "core.ping")).state == "SUCCESS"
     deadline = time.monotonic() + 30
     while not await dlq_reasons(bus, subject):
         assert time.monotonic() < deadline, "garbage was not parked"
@@ -114,7 +115,7 @@ async def test_command_with_mistyped_field_goes_to_the_dlq_naming_it(bus, agent)
         assert time.monotonic() < deadline, "mistyped command was not parked"
         await asyncio.sleep(0.3)
     assert "'max_time'" in (await dlq_reasons(bus, subject))[0]
-    assert (await run(bus, agent.node_id, "core.ping"))["state"] == "SUCCESS"
+    assert (await run(bus, agent.node_id, "core.ping")).state == "SUCCESS"
 
 
 @pytest.mark.parametrize(("data", "reason"), [
@@ -129,7 +130,7 @@ async def test_command_without_id_goes_to_the_dlq(bus, agent, data, reason):
         assert time.monotonic() < deadline, "command without id was not parked"
         await asyncio.sleep(0.3)
     assert reason in (await dlq_reasons(bus, subject))[0]
-    assert (await run(bus, agent.node_id, "core.ping"))["state"] == "SUCCESS"
+    assert (await run(bus, agent.node_id, "core.ping")).state == "SUCCESS"
 
 
 # -- streamed jobs (§8.2, §9) ----------------------------------------------------------------------
@@ -142,27 +143,27 @@ async def records_of(bus, node, job_id):
 async def test_stream_records_and_meta(bus, agent):
     result = await run(bus, agent.node_id, "bash", {"script": "echo out; echo err >&2; echo '3::note'"},
                        stream=True)
-    records = await records_of(bus, agent.node_id, result["id"])
-    assert all(h["Zos-Redis-Key"] == f"stream:{result['id']}" for _, h in records)
+    records = await records_of(bus, agent.node_id, result.id)
+    assert all(h["Zos-Redis-Key"] == f"stream:{result.id}" for _, h in records)
     metas = {r["message"]["message"]: r["message"]["meta"] for r, _ in records}
     assert metas["out"] == 65537 and metas["err"] == 131073 and metas["note"] == (3 << 16 | FLAG_STREAM)
     last = records[-1][0]
     assert last["message"] == {"message": "", "epoch": last["message"]["epoch"], "meta": 65539}
-    assert last["core"] == 0 and last["command"] == result["id"]
+    assert last["core"] == 0 and last["command"] == result.id
     assert last["message"]["epoch"] > 1_500_000_000 * 10**9
 
 
 async def test_stream_of_a_failing_job_ends_with_exit_error(bus, agent):
     result = await run(bus, agent.node_id, "bash", {"script": "exit 2"}, stream=True)
-    records = await records_of(bus, agent.node_id, result["id"])
+    records = await records_of(bus, agent.node_id, result.id)
     assert records[-1][0]["message"]["meta"] == 2 << 16 | FLAG_STREAM | EXIT_ERROR == 131077
 
 
 async def test_stream_of_a_builtin(bus, agent):
     result = await run(bus, agent.node_id, "core.ping", stream=True)
-    (record, _), = await records_of(bus, agent.node_id, result["id"])
+    (record, _), = await records_of(bus, agent.node_id, result.id)
     assert record["message"]["meta"] == 20 << 16 | FLAG_STREAM | EXIT_SUCCESS == 1310723
-    assert record["message"]["message"] == result["data"]
+    assert record["message"]["message"] == result.data
 
 
 async def test_core_subscribe_replays_and_follows(bus, agent):
@@ -175,16 +176,16 @@ async def test_core_subscribe_replays_and_follows(bus, agent):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
     sub = await run(bus, agent.node_id, "core.subscribe", {"id": watched}, stream=True)
-    assert sub["state"] == "SUCCESS" and (await job)["state"] == "SUCCESS"
-    texts = [r["message"]["message"] for r, _ in await records_of(bus, agent.node_id, sub["id"])]
+    assert sub.state == "SUCCESS" and (await job).state == "SUCCESS"
+    texts = [r["message"]["message"] for r, _ in await records_of(bus, agent.node_id, sub.id)]
     assert texts[:4] == ["line1", "line2", "line3", "late"]
-    metas = [r["message"]["meta"] for r, _ in await records_of(bus, agent.node_id, sub["id"])]
+    metas = [r["message"]["meta"] for r, _ in await records_of(bus, agent.node_id, sub.id)]
     assert metas[4] & 0x6  # the watched job's exit record is relayed
 
 
 async def test_core_subscribe_to_missing_job_is_404(bus, agent):
     result = await run(bus, agent.node_id, "core.subscribe", {"id": "nope-" + uid()})
-    assert result["state"] == "ERROR" and result["code"] == 404
+    assert result.state == "ERROR" and result.code == 404
 
 
 # -- huge output (bounded memory) -----------------------------------------------------------------
@@ -202,8 +203,8 @@ async def test_huge_output_keeps_memory_bounded(bus, agent):
     # 300 MB on one line without newline, and 200k short lines.
     result = await run(bus, agent.node_id, "bash", {
         "script": "head -c 300000000 /dev/zero | tr '\\0' 'x'; echo; seq 1 200000"})
-    assert result["state"] == "SUCCESS"
-    stdout = result["streams"][0]
+    assert result.state == "SUCCESS"
+    stdout = result.streams[0]
     assert stdout.endswith("199999\n200000\n") and len(stdout.split("\n")) == 100  # 99 + exit message
     grown = rss(agent.proc.pid) - before
     assert grown < 100 * 1024 * 1024, f"agent grew by {grown} bytes"
@@ -211,8 +212,8 @@ async def test_huge_output_keeps_memory_bounded(bus, agent):
 
 async def test_huge_lines_fit_the_result(bus, agent):
     result = await run(bus, agent.node_id, "bash", {"script": "head -c 5000000 /dev/zero | tr '\\0' 'y'"})
-    assert result["state"] == "SUCCESS"
-    assert 0 < len(result["streams"][0]) <= 200 * 1024 and set(result["streams"][0]) <= {"y", "\n"}
+    assert result.state == "SUCCESS"
+    assert 0 < len(result.streams[0]) <= 200 * 1024 and set(result.streams[0]) <= {"y", "\n"}
 
 
 # -- node statistics ------------------------------------------------------------------------------
@@ -257,15 +258,15 @@ async def test_agent_killed_mid_job_records_error_after_restart(bus, nats_url, t
     node.start()
     try:
         result = await wait_result(bus, job_id, timeout=60)
-        assert result["state"] == "ERROR" and result["code"] == 500
-        assert "agent stopped while the job ran" in json.loads(result["data"])
+        assert result.state == "ERROR" and result.code == 500
+        assert "agent stopped while the job ran" in json.loads(result.data)
         deadline = time.monotonic() + 10
         while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
             assert time.monotonic() < deadline, "the orphaned job was not killed"
             await asyncio.sleep(0.1)
         types = [e.type for e in await events_of(bus, job_id)]
         assert types == ["job.accepted", "job.started", "job.finished"]
-        assert (await run(bus, node.node_id, "core.ping"))["state"] == "SUCCESS"
+        assert (await run(bus, node.node_id, "core.ping")).state == "SUCCESS"
     finally:
         node.stop()
 
@@ -304,7 +305,7 @@ async def test_sigterm_ends_running_jobs_with_a_result(bus, nats_url, tmp_path):
         await asyncio.sleep(0.05)
     assert node.stop() == 0
     result = await wait_result(bus, job_id, timeout=10)
-    assert result["state"] == "ERROR" and result["code"] == 999
+    assert result.state == "ERROR" and result.code == 999
     assert not (node.data_dir / "node" / node.node_id / "ready").exists()
 
 
@@ -331,7 +332,7 @@ async def test_stop_kills_jobs_that_ignore_sigterm(bus, nats_url, tmp_path):
     await asyncio.sleep(0.5)
     assert node.stop(timeout=40) == 0
     result = await wait_result(bus, job_id, timeout=10)
-    assert result["state"] == "ERROR" and result["code"] == 999
+    assert result.state == "ERROR" and result.code == 999
 
 
 async def test_command_taken_but_never_accepted_runs_after_restart(bus, nats_url, tmp_path):
@@ -349,7 +350,7 @@ async def test_command_taken_but_never_accepted_runs_after_restart(bus, nats_url
     node.start()
     try:
         result = await wait_result(bus, cmd.id, timeout=60)
-        assert result["state"] == "SUCCESS" and marker.read_text() == "once\n"
+        assert result.state == "SUCCESS" and marker.read_text() == "once\n"
         assert [e.type for e in await events_of(bus, cmd.id)] == ["job.accepted", "job.started", "job.finished"]
     finally:
         node.stop()

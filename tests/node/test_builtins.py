@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from zos.bus import log_subject
-from zos.node import call
+from zos.bus import call
 
 
 def uid() -> str:
@@ -27,15 +27,15 @@ async def run(bus, agent, command, arguments=None, **fields):
 async def value(bus, agent, command, arguments=None, **fields):
     """`json()` of the 0-core client: SUCCESS, level 20, decoded data."""
     result = await run(bus, agent, command, arguments, **fields)
-    assert result["state"] == "SUCCESS", result
-    assert result["level"] == 20 and result["streams"] == ["", ""]
-    return json.loads(result["data"])
+    assert result.state == "SUCCESS", result
+    assert result.level == 20 and result.streams == ["", ""]
+    return json.loads(result.data)
 
 
 async def error(bus, agent, command, arguments=None):
     result = await run(bus, agent, command, arguments)
-    assert result["state"] == "ERROR" and result["level"] == 20, result
-    return result["code"], json.loads(result["data"])
+    assert result.state == "ERROR" and result.level == 20, result
+    return result.code, json.loads(result.data)
 
 
 # -- core, info --------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ async def test_job_list_and_process_list(bus, agent):
                                     id=job_id, tags=["x"]))
     for _ in range(300):
         rows = await value(bus, agent, "job.list", {"id": job_id}) if (await run(
-            bus, agent, "job.list", {"id": job_id}))["state"] == "SUCCESS" else []
+            bus, agent, "job.list", {"id": job_id})).state == "SUCCESS" else []
         if rows and rows[0]["rss"] > 0:
             break
         await asyncio.sleep(0.1)
@@ -114,7 +114,7 @@ async def test_job_list_and_process_list(bus, agent):
     (one,) = await value(bus, agent, "process.list", {"pid": sleeper["pid"]})
     assert one["name"] == "sleep"
     assert await value(bus, agent, "job.killall") is True
-    assert (await job)["code"] == 999
+    assert (await job).code == 999
 
 
 async def test_process_kill(bus, agent):
@@ -165,14 +165,14 @@ async def test_filesystem_modes(bus, agent, tmp_path, mode, readable, writable, 
     fd = await value(bus, agent, "filesystem.open", {"file": str(path), "mode": mode})
     read = await run(bus, agent, "filesystem.read", {"fd": fd})
     if readable:
-        assert read["state"] == "SUCCESS"
+        assert read.state == "SUCCESS"
     else:
-        assert read["code"] == 400 and "cannot be read" in json.loads(read["data"])
+        assert read.code == 400 and "cannot be read" in json.loads(read.data)
     write = await run(bus, agent, "filesystem.write", {"fd": fd, "block": b64(b"new")})
     if writable:
-        assert write["state"] == "SUCCESS"
+        assert write.state == "SUCCESS"
     else:
-        assert write["code"] == 400 and "cannot be written" in json.loads(write["data"])
+        assert write.code == 400 and "cannot be written" in json.loads(write.data)
     await value(bus, agent, "filesystem.close", {"fd": fd})
     content = path.read_bytes()
     assert content.startswith(b"old") == keeps
@@ -244,10 +244,10 @@ async def test_logger_subscribe_feeds_the_queue(bus, agent):
     records = []
     for _ in range(100):
         records = await logger_records(bus, agent, key)
-        if any(r["command"] == job["id"] and r["message"]["message"] == "for the queue" for r, _ in records):
+        if any(r["command"] == job.id and r["message"]["message"] == "for the queue" for r, _ in records):
             break
         await asyncio.sleep(0.1)
-    mine = [r for r, _ in records if r["command"] == job["id"]]
+    mine = [r for r, _ in records if r["command"] == job.id]
     assert [r["message"]["message"] for r in mine] == ["for the queue", ""]  # level 3 + the exit record
     assert mine[0]["message"]["meta"] == 3 << 16
     headers = records[0][1]

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import NodeAgent
 from zos.bus import event_subject
-from zos.node import call
+from zos.bus import call
 
 
 @pytest.fixture
@@ -68,8 +68,8 @@ async def wait_for(predicate, timeout=30.0, what="condition"):
 async def test_extension_runs_its_binary(bus, configured):
     agent, _, _ = configured
     result = await call(bus, agent.node_id, "test.greet", {"name": "bob", "stdin": "piped"}, timeout=60)
-    assert result["state"] == "SUCCESS" and result["level"] == 0
-    assert result["streams"][0] == f"hello bob\nhi\n{agent.data_dir.parent}\npiped\n"
+    assert result.state == "SUCCESS" and result.level == 0
+    assert result.streams[0] == f"hello bob\nhi\n{agent.data_dir.parent}\npiped\n"
 
 
 async def test_startup_order_conditions_and_phases(bus, configured):
@@ -84,15 +84,15 @@ async def test_startup_order_conditions_and_phases(bus, configured):
 async def test_protected_service_respawns_and_survives_kill(bus, configured):
     agent, _, guard = configured
     await wait_for(lambda: guard.exists() and len(guard.read_text().splitlines()) >= 3, what="respawns")
-    listed = json.loads((await call(bus, agent.node_id, "job.list", {"id": "guard"}, timeout=60))["data"])
+    listed = json.loads((await call(bus, agent.node_id, "job.list", {"id": "guard"}, timeout=60)).data)
     assert listed[0]["cmd"]["command"] == "bash"
-    assert (await call(bus, agent.node_id, "job.killall", timeout=60))["state"] == "SUCCESS"
-    killed = json.loads((await call(bus, agent.node_id, "job.kill", {"id": "guard"}, timeout=60))["data"])
+    assert (await call(bus, agent.node_id, "job.killall", timeout=60)).state == "SUCCESS"
+    killed = json.loads((await call(bus, agent.node_id, "job.kill", {"id": "guard"}, timeout=60)).data)
     assert killed is True
     runs = len(guard.read_text().splitlines())
     await wait_for(lambda: len(guard.read_text().splitlines()) > runs, what="respawn after kill")
     # A command may not take the id of a live service (Q4 fixed): dropped, nothing recorded.
-    assert (await call(bus, agent.node_id, "job.list", {"id": "guard"}, timeout=60))["state"] == "SUCCESS"
+    assert (await call(bus, agent.node_id, "job.list", {"id": "guard"}, timeout=60)).state == "SUCCESS"
 
 
 async def test_bad_config_is_refused_with_the_key(nats_url, tmp_path):

@@ -230,7 +230,7 @@ def test_command_defaults_match_0core():
 
 
 def test_load_config_with_includes(tmp_path):
-    from zos.node import load_config
+    from zos.commands.node import agent_config as load_config
     from zos.settings import Settings
 
     conf = tmp_path / "conf"

@@ -153,7 +153,7 @@ def test_dnsmasq_serves_dhcp_and_static_hosts(netns_factory, sys_ctx: Context) -
     assert ipaddress.ip_address("10.84.0.100") <= ipaddress.ip_address(leased) <= ipaddress.ip_address("10.84.0.110")
 
     # dnsmasq listens on the bridge only: inside the router namespace, bound to zdh's address.
-    pid = int((sys_ctx.settings.data_dir / "bridges" / router / "zdh" / "dnsmasq.pid").read_text())
+    pid = int((sys_ctx.data_dir / "bridges" / router / "zdh" / "dnsmasq.pid").read_text())
     assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{router}").st_ino
     assert "--interface=zdh" in Path(f"/proc/{pid}/cmdline").read_text().split("\0")
 
@@ -236,7 +236,7 @@ def test_failed_create_leaves_nothing_behind(netns: str, sys_ctx: Context) -> No
                                                              "end": "10.87.0.20"}}}, sys_ctx)
         assert exc.value.code == 500 and "dnsmasq" in exc.value.message and "in use" in exc.value.message
         assert call("bridge.list", {"namespace": netns}, sys_ctx) == []
-        assert not (sys_ctx.settings.data_dir / "bridges" / netns / "zfail").exists()
+        assert not (sys_ctx.data_dir / "bridges" / netns / "zfail").exists()
         rules = sh("ip", "netns", "exec", netns, "nft", "list", "chain", "inet", "zos", "postrouting").stdout
         assert "masquerade" not in rules
     finally:

@@ -24,7 +24,7 @@ from tests.conftest import NodeAgent
 from tests.node import _sys_fixtures as fx
 from tests.node._sys_fixtures import need_root, need_tool, sh
 from zos.bus import Bus
-from zos.node import call
+from zos.bus import call
 
 # The fixtures this module uses (defined once in _sys_fixtures).
 netns = fx.netns
@@ -42,13 +42,13 @@ def sys_agent(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def assert_builtin_success(result: dict) -> object:
-    assert (result["state"], result["code"], result["level"], result["streams"]) == ("SUCCESS", 0, 20, ["", ""]), result
-    return json.loads(result["data"])
+    assert (result.state, result.code, result.level, result.streams) == ("SUCCESS", 0, 20, ["", ""]), result
+    return json.loads(result.data)
 
 
 def assert_builtin_error(result: dict, code: int, *texts: str) -> None:
-    assert (result["state"], result["code"], result["level"]) == ("ERROR", code, 20), result
-    message = json.loads(result["data"])  # a JSON-quoted string (spec Q34)
+    assert (result.state, result.code, result.level) == ("ERROR", code, 20), result
+    message = json.loads(result.data)  # a JSON-quoted string (spec Q34)
     assert isinstance(message, str)
     for text in texts:
         assert text in message, message
@@ -93,19 +93,19 @@ async def test_disk_commands_are_processes(bus: Bus, sys_agent: NodeAgent, loop_
     (level 0, output in streams, code 1000+exit on failure)."""
     node = sys_agent.node_id
     result = await call(bus, node, "disk.mktable", {"disk": loop_device, "table_type": "gpt"})
-    assert (result["state"], result["code"], result["level"], result["data"]) == ("SUCCESS", 0, 0, ""), result
-    assert len(result["streams"]) == 2
+    assert (result.state, result.code, result.level, result.data) == ("SUCCESS", 0, 0, ""), result
+    assert len(result.streams) == 2
     result = await call(bus, node, "disk.mkpart", {"disk": loop_device, "part_type": "primary",
                                                    "start": "1MiB", "end": "30MiB"})
-    assert result["state"] == "SUCCESS", result
+    assert result.state == "SUCCESS", result
     info = assert_builtin_success(await call(bus, node, "disk.getinfo", {"disk": loop_device}))
     assert info["table"] == "gpt" and [c["name"] for c in info["children"]] == [f"{loop_device}p1"]
     assert info["children"][0]["start"] == 1024 * 1024
 
     result = await call(bus, node, "disk.mkpart", {"disk": loop_device, "part_type": "primary",
                                                    "start": "10MiB", "end": "40MiB"})
-    assert (result["state"], result["code"]) == ("ERROR", 1001), result
-    assert "You requested a partition from" in result["streams"][1]
+    assert (result.state, result.code) == ("ERROR", 1001), result
+    assert "You requested a partition from" in result.streams[1]
 
     assert_builtin_error(await call(bus, node, "disk.mktable", {"disk": "zosnosuchdisk", "table_type": "gpt"}),
                          404, "zosnosuchdisk")

@@ -13,12 +13,14 @@ import subprocess
 import sys
 import uuid
 
+from pathlib import Path
+
 import pytest
 
 from tests.node._sys_fixtures import need_root, need_tool
 from zos.node.builtins import BUILTINS, BuiltinError, Context
 from zos.node.builtins.power import power_allowed
-from zos.settings import Settings
+from zos.node import AgentConfig
 
 CHILD = """
 import asyncio, os, sys
@@ -37,7 +39,7 @@ def run_power(name: str, ctx: Context) -> None:
 @pytest.mark.parametrize("name", ["core.reboot", "core.poweroff"])
 def test_refused_when_not_pid1_and_not_allowed(name: str) -> None:
     for ctx in (Context(node_id="t", job_id=uuid.uuid4().hex),
-                Context(node_id="t", job_id="j", settings=Settings(environ={"ZOS_ALLOW_POWER": "false"}))):
+                Context(node_id="t", job_id="j", config=AgentConfig(node_id="t", data_dir=Path("/nonexistent"), allow_power=False))):
         with pytest.raises(BuiltinError) as exc:
             run_power(name, ctx)
         assert exc.value.code == 412 and "refused" in exc.value.message and "--allow-power" in exc.value.message
@@ -45,8 +47,9 @@ def test_refused_when_not_pid1_and_not_allowed(name: str) -> None:
 
 def test_allowed_by_settings() -> None:
     """The one check reads the agent's settings (flag, ZOS_ALLOW_POWER or TOML)."""
-    assert power_allowed(Context("t", "j", settings=Settings(environ={"ZOS_ALLOW_POWER": "1"})))
-    assert not power_allowed(Context("t", "j", settings=Settings(environ={})))
+    assert power_allowed(Context("t", "j", config=AgentConfig(node_id="t", data_dir=Path("/x"),
+                                                              allow_power=True)))
+    assert not power_allowed(Context("t", "j", config=AgentConfig(node_id="t", data_dir=Path("/x"))))
     assert not power_allowed(Context("t", "j"))
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 
 from zos.events import Command, ValidationError, new_id
-from zos.node import ResultTimeout, wait_result
+from zos.bus import ResultTimeout, wait_result
 from zos.settings import Settings, SettingsError, add_nats_flag, connect_bus
 
 
@@ -59,7 +59,7 @@ async def publish_cmd(args: argparse.Namespace) -> int:
         except ResultTimeout as exc:
             print(f"zos: {exc}", file=sys.stderr)
             return 3
-        print(json.dumps(result, sort_keys=True))
-        return 0 if result.get("state") == "SUCCESS" else 1
+        print(json.dumps(result.to_wire(), sort_keys=True))
+        return 0 if result.ok else 1
     finally:
         await bus.close()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import socket
+import tomllib
+from pathlib import Path
+from typing import Any
 
-from zos.settings import Settings, SettingsError, add_nats_flag
+from zos.settings import Settings, SettingsError, add_nats_flag, bus_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +30,65 @@ def register(sub: argparse._SubParsersAction) -> None:
 async def run_cmd(args: argparse.Namespace) -> int:
     from zos.node import ConfigError, run_agent
 
+    settings = Settings(args, "node")
     try:
-        await run_agent(Settings(args, "node"), node_id=args.node_id)
+        config = agent_config(settings, args.node_id)
     except ConfigError as exc:
         raise SettingsError(str(exc)) from None
+    await run_agent(config, bus_config(settings))
     return 0
+
+
+def agent_config(settings: Settings, node_id: str | None = None) -> Any:
+    """The agent's `AgentConfig` from flags > `ZOS_*` > TOML (and `[main] include` dirs)."""
+    from zos.node import AgentConfig, ConfigError, parse_cmdline, parse_extensions, parse_startup
+
+    node_id = node_id or settings.get("node_id") or socket.gethostname().split(".")[0]
+    cmdline = settings.get("cmdline")
+    if cmdline is None:
+        try:
+            cmdline = Path("/proc/cmdline").read_text()
+        except OSError:
+            cmdline = ""
+    ledis = settings.table("logging").get("ledis", {}) if settings.table("logging") else {}
+    extensions, startup = _included_tables(settings.table("main").get("include", []), ConfigError)
+    for name, value in settings.table("extension").items():
+        if name in extensions:
+            raise ConfigError(f"[extension.{name}] is defined twice (config file and an include)")
+        extensions[name] = value
+    for name, value in settings.table("startup").items():
+        if name in startup:
+            raise ConfigError(f"[startup.{name}] is defined twice (config file and an include)")
+        startup[name] = value
+    return AgentConfig(
+        node_id=node_id, data_dir=settings.data_dir,
+        stats_interval=float(settings.get("stats_interval", 10.0)),
+        allow_power=bool(settings.get("allow_power", False)),
+        logger_size=int(ledis.get("size", 50000) or 1000),
+        logger_levels=tuple(ledis.get("levels", ()) or ()),
+        kernel_args=parse_cmdline(cmdline),
+        extensions=parse_extensions(extensions),
+        startup=parse_startup(startup),
+        redis_listen=settings.get("redis_listen"), redis_password=settings.get("redis_password"),
+        redis_tls=bool(settings.get("redis_tls", False)))
+
+
+def _included_tables(dirs: Any, error: type[Exception]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`[extension.*]` and `[startup.*]` of every `*.toml` in the `[main] include` dirs
+    (0-core's /etc/zero-os/conf); a name defined twice is an error."""
+    if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
+        raise error("[main] key 'include' must be a list of directories")
+    extensions: dict[str, Any] = {}
+    startup: dict[str, Any] = {}
+    for folder in dirs:
+        for path in sorted(Path(folder).glob("*.toml")):
+            try:
+                data = tomllib.loads(path.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise error(f"included config '{path}' cannot be read: {exc}") from None
+            for table, into in (("extension", extensions), ("startup", startup)):
+                for name, value in (data.get(table) or {}).items():
+                    if name in into:
+                        raise error(f"[{table}.{name}] is defined twice (again in '{path}')")
+                    into[name] = value
+    return extensions, startup

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 
 from .. import _queries as q
-from .._app import context
+from .._context import context
 from .._context import ApiContext
 from .._errors import ApiError
 from .._schemas import ERRORS, Bridge, BridgeCreate

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from zos.bus import aggregate_filter, parse_time
 
-from .._app import context
+from .._context import context
 from .._context import ApiContext
 from .._errors import ApiError
 from .._schemas import ERRORS, EventPage

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from ..._models import metadata
-from .._app import context
+from .._context import context
 from .._context import ApiContext
 from .._errors import ApiError
 from .._schemas import ERRORS

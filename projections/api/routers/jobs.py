@@ -9,19 +9,21 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Response
 
+from zos.events import DUPLICATE_ID, FINAL_STATES
+
 from .. import _queries as q
-from .._app import context
+from .._context import context
 from .._context import ApiContext
 from .._errors import ApiError
 from .._schemas import ERRORS, JobListItem, JobResult, Process
 from .nodes import existing_node
 
 router = APIRouter(tags=["jobs"], responses=ERRORS)
-FINAL = {"SUCCESS", "ERROR", "TIMEOUT", "KILLED", "UNKNOWN_CMD", "DUPILICATE_ID"}
-
-
 def _state(state: str) -> str:
-    return state.lower() if state in FINAL else "running"
+    """The RAML's job state: lower case, and `duplicate_id` for upstream's wire misspelling."""
+    if state == DUPLICATE_ID:
+        return "duplicate_id"
+    return state.lower() if state in FINAL_STATES else "running"
 
 
 @router.get("/nodes/{nodeid}/jobs", response_model=list[JobListItem], summary="ListNodeJobs")
@@ -57,13 +59,13 @@ async def kill_job(nodeid: str, jobid: str, ctx: ApiContext = Depends(context)) 
     already over or never existed)."""
     await existing_node(ctx, nodeid)
     row = await ctx.read(q.get_job, nodeid, jobid)
-    if row is None or row["state"] in FINAL:
+    if row is None or row["state"] in FINAL_STATES:
         return Response(status_code=204)
     deadline = time.monotonic() + ctx.wait
     await ctx.command(nodeid, "job.kill", {"id": jobid, "signal": 15}, projectors=["jobs"])
     while time.monotonic() < deadline:
         row = await ctx.read(q.get_job, nodeid, jobid)
-        if row is None or row["state"] in FINAL:
+        if row is None or row["state"] in FINAL_STATES:
             return Response(status_code=204)
         await asyncio.sleep(0.05)
     raise ApiError(504, f"job '{jobid}' was signalled but has not ended within {ctx.wait} s",

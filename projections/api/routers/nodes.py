@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from .. import _queries as q
-from .._app import context
+from .._context import context
 from .._context import ApiContext
 from .._errors import ApiError
 from .._schemas import (ERRORS, CoreStateResult, CPUInfo, DiskInfo, MemInfo, NicInfo, Node,

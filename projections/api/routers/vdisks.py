@@ -20,7 +20,7 @@ from zos.bus import event_subject
 from zos.settings import Settings
 
 from ..._models import metadata
-from .._app import context
+from .._context import context
 from .._context import ApiContext
 from .._errors import ApiError
 from .._schemas import ERRORS
