@@ -39,7 +39,7 @@ from ._result import rejected, unknown_command
 from ._startup import run_startup
 from ._stats import StatsSampler
 from ._sysinfo import boot_facts, version_text
-from .builtins import Builtin, Context, load_all
+from .builtins import SERVICES, Builtin, Context, load_all
 from ._errors import CommandRejected
 
 log = logging.getLogger("zos.node")
@@ -80,6 +80,7 @@ class Agent:
         self.files = FileTable()
         self._tasks: asyncio.TaskGroup | None = None
         self._job_tasks: set[asyncio.Task] = set()
+        self._watchers: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acceptances: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._accepting: set[str] = set()
@@ -97,6 +98,11 @@ class Agent:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
                 acceptor = tasks.create_task(self._acceptor())
+                for adopt in SERVICES:  # before any command: re-adopted things are there first
+                    try:
+                        await adopt(self)
+                    except Exception:
+                        log.exception("node service %s failed to start", adopt.__qualname__)
                 for event, payload in again:
                     self._submit(event, payload)
                 consumer = tasks.create_task(self._consume(stop))
@@ -120,6 +126,8 @@ class Agent:
                 self._acceptances.put_nowait(None)
                 await acceptor
                 await self._end_jobs()
+                for watcher in list(self._watchers):
+                    watcher.cancel()
                 if bridge is not None:
                     bridge.cancel()
         finally:
@@ -293,6 +301,15 @@ class Agent:
         task = self._tasks.create_task(coro)
         self._job_tasks.add(task)
         task.add_done_callback(self._job_tasks.discard)
+        return task
+
+    def spawn(self, coro: Any) -> asyncio.Task:
+        """Run a long-lived watcher (a container's init, a qemu's QMP events) as a child task of
+        the agent; it is cancelled when the agent stops (what it watches keeps running)."""
+        assert self._tasks is not None, "the agent is not running"
+        task = self._tasks.create_task(coro)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
         return task
 
     def start(self, job: Job) -> asyncio.Task:

@@ -12,7 +12,7 @@ import logging
 import pkgutil
 
 from .._process import ProcessSpec
-from ._registry import BUILTINS, Builtin, BuiltinError, Context, arg, builtin
+from ._registry import BUILTINS, SERVICES, Builtin, BuiltinError, Context, arg, builtin, service
 
 
 def load_all() -> dict[str, Builtin]:
@@ -27,4 +27,5 @@ def load_all() -> dict[str, Builtin]:
     return BUILTINS
 
 
-__all__ = ["BUILTINS", "Builtin", "BuiltinError", "Context", "ProcessSpec", "arg", "builtin", "load_all"]
+__all__ = ["BUILTINS", "SERVICES", "Builtin", "BuiltinError", "Context", "ProcessSpec", "arg", "builtin",
+           "load_all", "service"]

@@ -15,7 +15,7 @@ import inspect
 import threading
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from zos.events import Event, new_event
 from .._errors import BuiltinError
@@ -82,6 +82,7 @@ class Builtin:
 
 
 BUILTINS: dict[str, Builtin] = {}
+SERVICES: list[Callable[[Any], Awaitable[None]]] = []
 
 
 def builtin(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -91,6 +92,16 @@ def builtin(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         BUILTINS[name] = Builtin(name, func, inspect.iscoroutinefunction(func))
         return func
     return register
+
+
+def service(func: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """Register `async def func(agent)`, awaited once when the agent starts, after it settled
+    its own journal and before it takes commands: the place to re-adopt what outlives an agent
+    (containers, VMs, mounts) and to record what was found. Long-running watchers it needs are
+    started with `agent.spawn(coro)`; they are cancelled when the agent stops, and what they
+    watch keeps running."""
+    SERVICES.append(func)
+    return func
 
 
 def arg(args: dict[str, Any], name: str, kind: str, default: Any = _MISSING) -> Any:
