@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 
 @dataclasses.dataclass
@@ -18,3 +19,4 @@ class ApiConfig:
     auth: bool = True
     wait: float = 30.0
     run_projectors: bool = True
+    data_dir: Path | None = None  # where the stack keeps vdisk blocks (`ZOS_DATA`)

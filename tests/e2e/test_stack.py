@@ -91,6 +91,13 @@ def test_every_address_in_stack_json_works_and_ctrl_c_cleans_up(stack):
             time.sleep(0.5)
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["exports"][0]["export-size"] == 1 << 30
+    resized = httpx.post(addresses["api"] + f"/vdisks/{vdisk}/resize", json={"newSize": 2}, timeout=60)
+    assert resized.status_code == 204, resized.text
+    assert httpx.get(addresses["api"] + f"/vdisks/{vdisk}", timeout=30).json()["size"] == 2
+    # Delete: the blocks go where the stack keeps them (the API's data dir), then the event.
+    deleted = httpx.delete(addresses["api"] + f"/vdisks/{vdisk}", timeout=60)
+    assert deleted.status_code == 204, deleted.text
+    assert httpx.get(addresses["api"] + f"/vdisks/{vdisk}", timeout=30).status_code == 404
 
     # Ctrl-C: everything stops, nothing is left running.
     children = descendants(proc.pid)

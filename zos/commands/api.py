@@ -59,7 +59,8 @@ def api_config(args: argparse.Namespace):  # noqa: ANN201 (ApiConfig; imported l
                      nats_options={k: v for k, v in nats_options.items() if v},
                      tokens=list(tokens), secret=secret, auth=not no_auth,
                      wait=float(settings.get("api_wait", 30.0)),
-                     run_projectors=not settings.get("no_projectors", False)), host
+                     run_projectors=not settings.get("no_projectors", False),
+                     data_dir=settings.data_dir), host
 
 
 def serve_cmd(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ from sqlalchemy.engine import Engine
 
 from zos import disk
 from zos.bus import event_subject
-from zos.settings import Settings
 
 from ..._models import metadata
 from .._context import context
@@ -186,7 +185,10 @@ async def delete_vdisk(vdiskid: str, ctx: ApiContext = Depends(context)) -> Resp
         return Response(status_code=204)
     try:
         # The blocks are removed where the stack keeps them (ZOS_DATA), then the event.
-        await disk.delete_vdisk(ctx.bus, vdiskid, data_dir=Settings().data_dir, actor="api")
+        if ctx.config.data_dir is None:
+            raise ApiError(503, "this API was started without a data directory: it cannot "
+                                "delete vdisk blocks (start it with --data or ZOS_DATA)")
+        await disk.delete_vdisk(ctx.bus, vdiskid, data_dir=ctx.config.data_dir, actor="api")
     except disk.VdiskNotFound:
         return Response(status_code=204)
     await _applied(ctx, vdiskid, "deletion")
