@@ -33,6 +33,9 @@ log = logging.getLogger("zos.bus")
 WRONG_LAST_SEQUENCE = 10071
 _LAST_SEQ = re.compile(r"wrong last sequence: (\d+)")
 _REPLAY_BUFFER = 8192
+_PENDING_MSGS = 1 << 20  # never a slow-consumer drop: flow control and the bytes limit bound memory
+_STALL_SECONDS = 5.0  # a replay that receives nothing this long resumes on a new consumer
+_STALL_LIMIT = 3
 _BUSY_LINGER = 0.005  # s a busy consumer's fetch may hold a lone message
 
 
@@ -86,6 +89,10 @@ def _time_arg(value: dt.datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _Stalled(Exception):
+    """An ordered consumer stopped delivering before the end of the log."""
 
 
 def _raise_if_cancelling() -> None:
@@ -257,7 +264,39 @@ class Bus:
 
         Stops at the end of the log unless `follow`. `types` filters on the type header.
         Undecodable payloads are yielded with `event=None` so tools can show them.
+        A replay that stops receiving before the end resumes after the last message it gave
+        (a new consumer); only `_STALL_LIMIT` resumptions in a row without progress fail it.
         """
+        wanted = set(types)
+        until_utc = until.astimezone(dt.UTC) if until and until.tzinfo else (
+            until.replace(tzinfo=dt.UTC) if until else None)
+        last_seq, stalls = 0, 0
+        while True:
+            if last_seq:
+                start: dict[str, Any] = {"from_seq": last_seq + 1}
+            else:
+                start = {"from_seq": from_seq, "since": since}
+            try:
+                async for item in self._replay_once(subject, follow=follow,
+                                                    decode_events=decode_events, **start):
+                    last_seq, stalls = item.seq, 0
+                    if until_utc and item.time > until_utc:
+                        return
+                    if not wanted or item.headers.get(TYPE_HEADER) in wanted or (
+                            item.event is not None and item.event.type in wanted):
+                        yield item
+                return
+            except _Stalled:
+                stalls += 1
+                if stalls >= _STALL_LIMIT:
+                    raise BusUnavailable(f"replay of {subject} received nothing for "
+                                         f"{_STALL_LIMIT} x {_STALL_SECONDS} s after sequence "
+                                         f"{last_seq}") from None
+                log.warning("replay of %s stalled after sequence %d; resuming", subject, last_seq)
+
+    async def _replay_once(self, subject: str, *, from_seq: int | None, since: dt.datetime | None,
+                           follow: bool, decode_events: bool) -> AsyncIterator[Delivered]:
+        """One ordered consumer from a start point to the end (or forever with `follow`)."""
         stream = stream_for_subject(subject)
         if from_seq:
             policy, extra = api.DeliverPolicy.BY_START_SEQUENCE, {"opt_start_seq": from_seq}
@@ -266,9 +305,6 @@ class Bus:
         else:
             policy, extra = api.DeliverPolicy.ALL, {}
         config = api.ConsumerConfig(deliver_policy=policy, **extra)
-        wanted = set(types)
-        until_utc = until.astimezone(dt.UTC) if until and until.tzinfo else (
-            until.replace(tzinfo=dt.UTC) if until else None)
         # Messages arrive through a callback into a local buffer and are drained in bursts:
         # next_msg() per message costs two tasks and ~5 loop turns, a third of the rate.
         buffer: collections.deque[Msg] = collections.deque()
@@ -286,7 +322,7 @@ class Bus:
         try:
             sub = await self.js.subscribe(subject, stream=stream, ordered_consumer=True,
                                           config=config, cb=on_msg,
-                                          pending_msgs_limit=4 * _REPLAY_BUFFER,
+                                          pending_msgs_limit=_PENDING_MSGS,
                                           pending_bytes_limit=256 * 1024 * 1024)
         except Exception as exc:
             raise _translate(exc) from exc
@@ -301,19 +337,15 @@ class Bus:
                 if not buffer:
                     arrived.clear()
                     try:
-                        async with asyncio.timeout(None if follow else 5.0):
+                        async with asyncio.timeout(None if follow else _STALL_SECONDS):
                             await arrived.wait()
                     except TimeoutError:
-                        raise BusUnavailable(f"replay of {subject} stalled for 5 s") from None
+                        raise _Stalled() from None
                 while buffer:
                     item = self._delivered(buffer.popleft(), decode_events)
                     if not room.is_set() and len(buffer) < _REPLAY_BUFFER // 2:
                         room.set()
-                    if until_utc and item.time > until_utc:
-                        return
-                    if not wanted or item.headers.get(TYPE_HEADER) in wanted or (
-                            item.event is not None and item.event.type in wanted):
-                        yield item
+                    yield item
                     if not follow and item.num_pending == 0:
                         return
         finally:

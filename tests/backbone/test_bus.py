@@ -168,3 +168,19 @@ async def test_command_is_published_once_per_id(bus):
 async def test_streams_listing(bus):
     names = {row["stream"] for row in await bus.streams()}
     assert {"ZOS_EVENTS", "ZOS_COMMANDS", "ZOS_LOGS", "ZOS_IO", "ZOS_TLOG"} <= names
+
+
+async def test_a_slow_reader_replays_a_big_log_to_the_end(bus):
+    """The server pushes faster than a projector applies: the replay must neither drop messages
+    (slow-consumer) nor give up (it once failed with "stalled for 5 s" here)."""
+    node = "slow-" + uid()
+    events = [new_event("node.booted", "node", node, {"node": node, "hostname": f"h{i}"})
+              for i in range(60_000)]
+    await bus.append_many(events)
+    count = 0
+    async for item in bus.replay(event_subject("node", node)):
+        assert item.event.data["hostname"] == f"h{count}"
+        count += 1
+        if count % 3000 == 0:
+            await asyncio.sleep(0.3)  # a batch committed in a thread: the loop keeps reading
+    assert count == len(events)
