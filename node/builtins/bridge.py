@@ -7,6 +7,10 @@
 Each builtin takes the optional `namespace` argument (see _net_ns); a bridge's runtime files
 (dnsmasq pid, leases, static hosts, its network settings) live under
 `<data dir>/bridges/<namespace or -host>/<name>/`.
+
+What changed goes to the log (see _net_events): `bridge.created` once the bridge is up with
+its whole network mode in place (a create that fails midway is undone and says nothing),
+`bridge.deleted`, `bridge.host_added`, and `nic.attached` / `nic.detached` for ports.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import Any
 
 from . import _net_dnsmasq as dnsmasq
 from . import _net_nft as nft
-from ._net_ns import attach, bridge_index, ifname_arg, link_index, link_kind, mac_arg, namespace_arg, netlink
+from ._net_events import bridge_changed, nic_changed
+from ._net_ns import (attach, bridge_index, ifname_arg, link_index, link_kind, link_names, mac_arg, namespace_arg,
+                      netlink)
 from ._registry import BuiltinError, Context, arg, builtin
 from ._sys_run import require_tool, run_tool
 
@@ -82,6 +88,17 @@ def parse_network(args: dict[str, Any]) -> dict[str, Any]:
         if found["start"] > found["end"]:
             raise BuiltinError(400, f"argument 'network.settings.start' ({found['start']}) is after "
                                     f"'network.settings.end' ({found['end']})")
+    return found
+
+
+def network_settings(network: dict[str, Any]) -> dict[str, str]:
+    """The settings a parsed `network` uses, as text: {cidr} (static), {cidr, start, end}
+    (dnsmasq), {} (bare)."""
+    if network["cidr"] is None:
+        return {}
+    found = {"cidr": str(network["cidr"])}
+    if network["mode"] == "dnsmasq":
+        found.update(start=str(network["start"]), end=str(network["end"]))
     return found
 
 
@@ -159,6 +176,7 @@ def create(args: dict, ctx: Context) -> None:
             if cidr is not None:
                 ipr.addr("add", index=index, address=str(cidr.ip), prefixlen=cidr.network.prefixlen)
             ipr.link("set", index=index, state="up")
+            address = ipr.get_links(index)[0].get_attr("IFLA_ADDRESS") or ""
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "network.json").write_text(json.dumps(
             {"mode": network["mode"], "nat": network["nat"], "cidr": str(cidr) if cidr else None}))
@@ -166,6 +184,8 @@ def create(args: dict, ctx: Context) -> None:
             _add_nat(name, cidr, namespace)
         if network["mode"] == "dnsmasq":
             dnsmasq.start(directory, name, cidr, str(network["start"]), str(network["end"]), namespace)
+        bridge_changed(ctx, "bridge.created", namespace, name, hwaddr=address, mode=network["mode"],
+                       nat=network["nat"], settings=network_settings(network), job=ctx.job_id)
     except BaseException:
         # Undo what was done, best effort: the caller must see the first error, not this one.
         with contextlib.suppress(BuiltinError, OSError):
@@ -191,12 +211,15 @@ def delete(args: dict, ctx: Context) -> None:
     _teardown(ctx, name, namespace)
     with netlink(namespace) as ipr:
         ipr.link("del", index=index)
+    bridge_changed(ctx, "bridge.deleted", namespace, name, job=ctx.job_id)
     return None
 
 
 @builtin("bridge.nic-add")
 def nic_add(args: dict, ctx: Context) -> None:
-    attach(namespace_arg(args), ifname_arg(args, "name"), ifname_arg(args, "nic"))
+    namespace, bridge, nic = namespace_arg(args), ifname_arg(args, "name"), ifname_arg(args, "nic")
+    attach(namespace, bridge, nic)
+    nic_changed(ctx, "nic.attached", namespace, nic, bridge=bridge)
     return None
 
 
@@ -205,9 +228,12 @@ def nic_remove(args: dict, ctx: Context) -> None:
     nic, namespace = ifname_arg(args, "nic"), namespace_arg(args)
     with netlink(namespace) as ipr:
         index = link_index(ipr, nic)
-        if not ipr.get_links(index)[0].get_attr("IFLA_MASTER"):
+        master = ipr.get_links(index)[0].get_attr("IFLA_MASTER")
+        if not master:
             raise BuiltinError(406, f"interface '{nic}' is not attached to a bridge")
+        bridge = link_names(ipr).get(master)
         ipr.link("set", index=index, master=0)
+    nic_changed(ctx, "nic.detached", namespace, nic, bridge=bridge)
     return None
 
 
@@ -242,4 +268,5 @@ def host_add(args: dict, ctx: Context) -> None:
     if ip not in ipaddress.ip_interface(network["cidr"]).network:
         raise BuiltinError(400, f"argument 'ip' has value '{raw}': not inside {network['cidr']}")
     dnsmasq.add_host(directory, mac, str(ip))
+    bridge_changed(ctx, "bridge.host_added", namespace, name, mac=mac, ip=str(ip))
     return None

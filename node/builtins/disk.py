@@ -3,16 +3,26 @@
 
 Disks are named bare (`loop0`, `sda`; a `/dev/` prefix is accepted). As in 0-core, mktable,
 mkpart, rmpart, mount and umount are processes (`parted -s ...`, `mount ...`): the builtin
-checks its arguments (400 bad, 404 no such device, 412 busy) and returns the `ProcessSpec`
-the job then runs, so the result carries the tool's exit code and output in `streams`.
-Changing the table of a disk with a mounted partition is refused (412).
+checks its arguments (400 bad, 404 no such device, 412 busy) and the result carries the
+tool's exit code and output in `streams`. Changing the table of a disk with a mounted
+partition is refused (412).
+
+What they change goes to the log: `disk.partitioned` (aggregate `disk`, id `<node>-<disk>`),
+`disk.mounted` / `disk.unmounted` (aggregate `mount`, id `<node>-<mountpoint>`). The agent
+runs a returned `ProcessSpec` only after the builtin has returned, too late to say what the
+process changed; so these builtins run the tool themselves (`_run_changing`), record the
+change once the tool succeeded, and return a process that replays the tool's output and
+exit status: the job's result is the process result 0-core gives, byte for byte.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,21 +184,73 @@ def read_mounts(text: str) -> dict[str, list[dict[str, str]]]:
     return mounts
 
 
+def _mounts() -> dict[str, list[dict[str, str]]]:
+    return read_mounts(Path("/proc/self/mounts").read_text())
+
+
+def _mount_pairs(mounts: dict[str, list[dict[str, str]]], source: str) -> collections.Counter:
+    """(device, mountpoint) of every mount `source` names, as a device or as a mountpoint."""
+    points = {source, source.rstrip("/"), os.path.realpath(source)}
+    return collections.Counter((device, m["mountpoint"]) for device, entries in mounts.items()
+                               for m in entries if device == source or m["mountpoint"] in points)
+
+
 @builtin("disk.mounts")
 def mounts(args: dict, ctx: Context) -> dict:
-    return read_mounts(Path("/proc/self/mounts").read_text())
+    return _mounts()
 
 
 def _refuse_if_mounted(disk: str) -> None:
     names = {disk, *(p.name for p in (SYS_BLOCK / disk).iterdir() if (p / "partition").exists())}
-    table = read_mounts(Path("/proc/self/mounts").read_text())
+    table = _mounts()
     busy = sorted(f"/dev/{name} on {m['mountpoint']}" for name in names for m in table.get(f"/dev/{name}", []))
     if busy:
         raise BuiltinError(412, f"disk '{disk}' is in use: {', '.join(busy)}")
 
 
-def _parted(disk: str, *words: str) -> ProcessSpec:
-    return ProcessSpec([require_tool("parted"), "-s", f"/dev/{disk}", *words])
+# $1 stdout, $2 stderr, $3 exit status (negative: the tool died of a signal).
+_REPLAY = 'printf %s "$1"; printf %s "$2" >&2; [ "$3" -ge 0 ] && exit "$3"; kill -KILL $$'
+
+
+def _run_changing(ctx: Context, argv: list[str], changed: Callable[[], None]) -> ProcessSpec:
+    """Run a tool that changes a disk or a mount; when it succeeds, call `changed` (which
+    records the events); return the process that gives the job the tool's own result."""
+    cmd = getattr(ctx.job, "cmd", None)
+    max_time = getattr(cmd, "max_time", 0) or None
+    try:
+        done = subprocess.run(argv, cwd="/", stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=max_time)
+    except subprocess.TimeoutExpired:
+        raise BuiltinError(500, f"'{' '.join(argv)}' did not finish within {max_time} s") from None
+    except OSError as exc:
+        raise BuiltinError(500, f"cannot run '{argv[0]}': {exc}") from None
+    if done.returncode == 0:
+        changed()
+    # An argument cannot hold a NUL byte; the tools never print one.
+    out, err = (os.fsdecode(text.replace(b"\0", b"")) for text in (done.stdout, done.stderr))
+    return ProcessSpec(["sh", "-c", _REPLAY, os.path.basename(argv[0]), out, err, str(done.returncode)])
+
+
+def _partitions(disk: str) -> list[dict[str, Any]] | None:
+    """The partitions parted reads now; None when it cannot (the change is made all the same)."""
+    try:
+        return _table(disk)["partitions"]
+    except BuiltinError:
+        return None
+
+
+def _partitioned(ctx: Context, disk: str, operation: str, **fields: Any) -> Callable[[], None]:
+    def changed() -> None:
+        data = {"node": ctx.node_id, "disk": disk, "operation": operation, **fields,
+                "partitions": _partitions(disk)}
+        ctx.emit("disk.partitioned", "disk", f"{ctx.node_id}-{disk}",
+                 {key: value for key, value in data.items() if value is not None})
+    return changed
+
+
+def _parted(ctx: Context, disk: str, operation: str, words: list[str], **fields: Any) -> ProcessSpec:
+    return _run_changing(ctx, [require_tool("parted"), "-s", f"/dev/{disk}", *words],
+                         _partitioned(ctx, disk, operation, **fields))
 
 
 @builtin("disk.mktable")
@@ -199,7 +261,7 @@ def mktable(args: dict, ctx: Context) -> ProcessSpec:
         raise BuiltinError(400, f"argument 'table_type' has value '{table_type}': must be one of "
                                 f"{', '.join(TABLE_TYPES)}")
     _refuse_if_mounted(disk)
-    return _parted(disk, "mktable", table_type)
+    return _parted(ctx, disk, "mktable", ["mktable", table_type], table=table_type)
 
 
 @builtin("disk.mkpart")
@@ -211,7 +273,8 @@ def mkpart(args: dict, ctx: Context) -> ProcessSpec:
                                 "extended or (gpt) a name of letters, digits, _ and -")
     start, end = _size_arg(args, "start"), _size_arg(args, "end")
     _refuse_if_mounted(disk)
-    return _parted(disk, "mkpart", part_type, start, end)
+    return _parted(ctx, disk, "mkpart", ["mkpart", part_type, start, end], part_type=part_type,
+                   start=start, end=end)
 
 
 @builtin("disk.rmpart")
@@ -222,7 +285,7 @@ def rmpart(args: dict, ctx: Context) -> ProcessSpec:
     if number not in numbers:
         raise BuiltinError(404, f"disk '{disk}' has no partition number {number} (it has {numbers})")
     _refuse_if_mounted(disk)
-    return _parted(disk, "rm", str(number))
+    return _parted(ctx, disk, "rmpart", ["rm", str(number)], number=number)
 
 
 @builtin("disk.mount")
@@ -238,15 +301,31 @@ def mount(args: dict, ctx: Context) -> ProcessSpec:
     if source.startswith("/") and not os.path.exists(source):
         raise BuiltinError(404, f"mount source '{source}' does not exist")
     os.makedirs(target, exist_ok=True)
-    return ProcessSpec([require_tool("mount"), *(["-o", options] if options else []), "--", source, target])
+
+    def mounted() -> None:
+        mountpoint = os.path.realpath(target)
+        found = [m for entries in _mounts().values() for m in entries if m["mountpoint"] == mountpoint]
+        data = {"node": ctx.node_id, "source": source, "target": mountpoint, "options": options or None,
+                "filesystem": found[-1]["filesystem"] if found else None}
+        ctx.emit("disk.mounted", "mount", f"{ctx.node_id}-{mountpoint}",
+                 {key: value for key, value in data.items() if value is not None})
+    return _run_changing(ctx, [require_tool("mount"), *(["-o", options] if options else []), "--", source, target],
+                         mounted)
 
 
 @builtin("disk.umount")
 def umount(args: dict, ctx: Context) -> ProcessSpec:
     source = arg(args, "source", "str")
-    known = read_mounts(Path("/proc/self/mounts").read_text())
+    known = _mounts()
     mounted = source in known or any(m["mountpoint"] == source.rstrip("/") or m["mountpoint"] == source
                                      for entries in known.values() for m in entries)
     if not mounted:
         raise BuiltinError(404, f"'{source}' is not mounted")
-    return ProcessSpec([require_tool("umount"), "--", source])
+
+    def unmounted() -> None:
+        gone = _mount_pairs(known, source) - _mount_pairs(_mounts(), source)
+        for (device, mountpoint), count in sorted(gone.items()):
+            for _ in range(count):
+                ctx.emit("disk.unmounted", "mount", f"{ctx.node_id}-{mountpoint}",
+                         {"node": ctx.node_id, "source": device, "target": mountpoint})
+    return _run_changing(ctx, [require_tool("umount"), "--", source], unmounted)

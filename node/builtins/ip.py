@@ -1,11 +1,17 @@
 """`ip.*` builtins (spec core0-protocol §12.4): links, addresses, routes and plain bridges
-through netlink (pyroute2). Each takes the optional `namespace` argument (see _net_ns)."""
+through netlink (pyroute2). Each takes the optional `namespace` argument (see _net_ns).
+
+Each change goes to the log as a `nic.*` event of the interface (see _net_events), after
+netlink accepted it; setting a link to the state or MTU it already has changes nothing and
+says nothing.
+"""
 
 from __future__ import annotations
 
 import socket
 from typing import Any
 
+from ._net_events import nic_changed
 from ._net_ns import (address_arg, attach, bridge_index, ifname_arg, interface_arg, link_index, link_kind, link_names,
                       mac_arg, namespace_arg, netlink, network_arg)
 from ._registry import BuiltinError, Context, arg, builtin
@@ -23,6 +29,8 @@ def bridge_add(args: dict, ctx: Context) -> None:
             raise BuiltinError(412, f"interface '{name}' already exists")
         extra = {"address": hwaddr} if hwaddr else {}
         ipr.link("add", ifname=name, kind="bridge", **extra)
+        address = ipr.get_links(link_index(ipr, name))[0].get_attr("IFLA_ADDRESS")
+    nic_changed(ctx, "nic.added", ns, name, kind="bridge", hwaddr=address)
     return None
 
 
@@ -31,12 +39,15 @@ def bridge_del(args: dict, ctx: Context) -> None:
     name, ns = ifname_arg(args, "name"), namespace_arg(args)
     with netlink(ns) as ipr:
         ipr.link("del", index=bridge_index(ipr, name))
+    nic_changed(ctx, "nic.removed", ns, name)
     return None
 
 
 @builtin("ip.bridge.addif")
 def bridge_addif(args: dict, ctx: Context) -> None:
-    attach(namespace_arg(args), ifname_arg(args, "name"), ifname_arg(args, "inf"))
+    ns, name, inf = namespace_arg(args), ifname_arg(args, "name"), ifname_arg(args, "inf")
+    attach(ns, name, inf)
+    nic_changed(ctx, "nic.attached", ns, inf, bridge=name)
     return None
 
 
@@ -49,26 +60,31 @@ def bridge_delif(args: dict, ctx: Context) -> None:
         if ipr.get_links(index)[0].get_attr("IFLA_MASTER") != bridge:
             raise BuiltinError(406, f"interface '{inf}' is not attached to bridge '{name}'")
         ipr.link("set", index=index, master=0)
+    nic_changed(ctx, "nic.detached", ns, inf, bridge=name)
     return None
 
 
 # --- links -----------------------------------------------------------------------------------
 
-def _set_link(args: dict, **changes: Any) -> None:
+def _set_state(args: dict, ctx: Context, state: str) -> None:
     name, ns = ifname_arg(args, "name"), namespace_arg(args)
     with netlink(ns) as ipr:
-        ipr.link("set", index=link_index(ipr, name), **changes)
+        index = link_index(ipr, name)
+        was_up = bool(ipr.get_links(index)[0]["flags"] & 1)  # IFF_UP
+        ipr.link("set", index=index, state=state)
+    if was_up != (state == "up"):
+        nic_changed(ctx, "nic.state_changed", ns, name, state=state)
 
 
 @builtin("ip.link.up")
 def link_up(args: dict, ctx: Context) -> None:
-    _set_link(args, state="up")
+    _set_state(args, ctx, "up")
     return None
 
 
 @builtin("ip.link.down")
 def link_down(args: dict, ctx: Context) -> None:
-    _set_link(args, state="down")
+    _set_state(args, ctx, "down")
     return None
 
 
@@ -80,6 +96,7 @@ def link_name(args: dict, ctx: Context) -> None:
         if ipr.link_lookup(ifname=new):
             raise BuiltinError(412, f"interface '{new}' already exists")
         ipr.link("set", index=index, ifname=new)
+    nic_changed(ctx, "nic.renamed", ns, name, new_name=new)
     return None
 
 
@@ -88,7 +105,13 @@ def link_mtu(args: dict, ctx: Context) -> None:
     mtu = arg(args, "mtu", "int")
     if not MIN_MTU <= mtu <= MAX_MTU:
         raise BuiltinError(400, f"argument 'mtu' has value {mtu}: must be between {MIN_MTU} and {MAX_MTU}")
-    _set_link(args, mtu=mtu)
+    name, ns = ifname_arg(args, "name"), namespace_arg(args)
+    with netlink(ns) as ipr:
+        index = link_index(ipr, name)
+        old = ipr.get_links(index)[0].get_attr("IFLA_MTU")
+        ipr.link("set", index=index, mtu=mtu)
+    if old != mtu:
+        nic_changed(ctx, "nic.mtu_changed", ns, name, mtu=mtu, old_mtu=old)
     return None
 
 
@@ -113,6 +136,7 @@ def addr_add(args: dict, ctx: Context) -> None:
     name, ip, ns = ifname_arg(args, "name"), interface_arg(args, "ip"), namespace_arg(args)
     with netlink(ns) as ipr:
         ipr.addr("add", index=link_index(ipr, name), address=str(ip.ip), prefixlen=ip.network.prefixlen)
+    nic_changed(ctx, "nic.address_added", ns, name, address=str(ip))
     return None
 
 
@@ -121,6 +145,7 @@ def addr_del(args: dict, ctx: Context) -> None:
     name, ip, ns = ifname_arg(args, "name"), interface_arg(args, "ip"), namespace_arg(args)
     with netlink(ns) as ipr:
         ipr.addr("del", index=link_index(ipr, name), address=str(ip.ip), prefixlen=ip.network.prefixlen)
+    nic_changed(ctx, "nic.address_removed", ns, name, address=str(ip))
     return None
 
 
@@ -134,6 +159,7 @@ def addr_list(args: dict, ctx: Context) -> list[str]:
 # --- routes ----------------------------------------------------------------------------------
 
 def _route_spec(args: dict, ipr: Any) -> dict[str, Any]:
+    """The netlink route for the `dev`, `dst`, `gw` arguments."""
     dev, dst = ifname_arg(args, "dev"), network_arg(args, "dst")
     gw = address_arg(args, "gw", required=False)
     if gw is not None and gw.version != dst.version:
@@ -146,19 +172,23 @@ def _route_spec(args: dict, ipr: Any) -> dict[str, Any]:
     return spec
 
 
-@builtin("ip.route.add")
-def route_add(args: dict, ctx: Context) -> None:
+def _change_route(args: dict, ctx: Context, action: str, type: str) -> None:
     ns = namespace_arg(args)
     with netlink(ns) as ipr:
-        ipr.route("add", **_route_spec(args, ipr))
+        spec = _route_spec(args, ipr)
+        ipr.route(action, **spec)
+    nic_changed(ctx, type, ns, args["dev"], dst=f"{spec['dst']}/{spec['dst_len']}", gw=spec.get("gateway"))
+
+
+@builtin("ip.route.add")
+def route_add(args: dict, ctx: Context) -> None:
+    _change_route(args, ctx, "add", "nic.route_added")
     return None
 
 
 @builtin("ip.route.del")
 def route_del(args: dict, ctx: Context) -> None:
-    ns = namespace_arg(args)
-    with netlink(ns) as ipr:
-        ipr.route("del", **_route_spec(args, ipr))
+    _change_route(args, ctx, "del", "nic.route_removed")
     return None
 
 

@@ -5,6 +5,8 @@ A rule is `[iifname "<if>"] [ip saddr <subnet>] tcp dport <port> accept`; that t
 the rule's comment, which is how `nft.list` and `nft.drop_port` find it in the kernel (0-core
 kept the list in memory only and lost it on restart). Opening a port twice is an error
 ("exists"), as in 0-core. Each builtin takes the optional `namespace` argument (see _net_ns).
+An opened or dropped port goes to the log as `nft.port_opened` / `nft.port_closed` (see
+_net_events), once nft applied the change.
 """
 
 from __future__ import annotations
@@ -12,10 +14,18 @@ from __future__ import annotations
 from typing import Any
 
 from . import _net_nft as nft
+from ._net_events import port_changed
 from ._net_ns import ifname_arg, namespace_arg, network_arg
 from ._registry import BuiltinError, Context, arg, builtin
 
 CHAIN = "input"
+
+
+def _port_fields(args: dict[str, Any], text: str) -> dict[str, Any]:
+    """What an nft.port_* event says about the rule (arguments checked by port_rule before)."""
+    subnet = network_arg(args, "subnet") if args.get("subnet") else None
+    return {"rule": text, "interface": ifname_arg(args, "interface", required=False),
+            "subnet": str(subnet) if subnet is not None else None}
 
 
 def port_rule(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
@@ -52,6 +62,7 @@ def open_port(args: dict, ctx: Context) -> None:
         if text in _opened(namespace):
             raise BuiltinError(412, f"rule '{text}' exists")
         nft.apply([*nft.ensure_chain(CHAIN), nft.add_rule(CHAIN, expr, text)], namespace)
+    port_changed(ctx, "nft.port_opened", namespace, args["port"], **_port_fields(args, text))
     return None
 
 
@@ -64,6 +75,7 @@ def drop_port(args: dict, ctx: Context) -> None:
         if handle is None:
             raise BuiltinError(404, f"rule '{text}' does not exist")
         nft.apply([nft.delete_rule(CHAIN, handle)], namespace)
+    port_changed(ctx, "nft.port_closed", namespace, args["port"], **_port_fields(args, text))
     return None
 
 

@@ -1,52 +1,42 @@
-"""Bridges of every node, folded from the bridge.create / bridge.delete jobs that succeeded.
+"""Bridges of every node, folded from `bridge.created` / `bridge.deleted` (the agent's
+bridge.create / bridge.delete record them once the kernel has the bridge, or no longer has it).
 
-The arguments travel in `job.accepted`, the outcome in `job.finished`; the request is kept in
-`bridge_requests` between the two so the fold needs nothing outside its own tables.
+A bridge inside a network namespace of a node (the builtins' `namespace` argument) is listed
+under node `<node>/<namespace>`: the table has no namespace column, and the API's
+`/nodes/<node>/bridges` is about the node's own network only. `bridge_requests` is no longer
+written (the table stays in the schema until a migration drops it).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from zos.bus import aggregate_filter
 from zos.events import Event
 
 from .._projector import Projector, handles
 from .._rows import Rows
 
-ACTIONS = {"bridge.create": "create", "bridge.delete": "delete"}
+
+def bridge_node(data: dict[str, Any]) -> str:
+    """The `node` column of a bridge: the node, or `<node>/<namespace>` inside a namespace."""
+    namespace = data.get("namespace")
+    return f"{data['node']}/{namespace}" if namespace else data["node"]
 
 
 class Bridges(Projector):
     name = "bridges"
-    subjects = ("zos.evt.job.*",)
-    tables = ("bridges", "bridge_requests")
+    subjects = (aggregate_filter("bridge"),)
+    tables = ("bridges",)
 
-    @handles("job.accepted")
-    def accepted(self, rows: Rows, event: Event, seq: int) -> None:
-        command = event.data["command"]
-        action = ACTIONS.get(str(command.get("command")))
-        if action is None or not isinstance(command.get("arguments"), dict):
-            return
-        rows.merge("bridge_requests", {"job": event.aggregate_id, "node": event.data["node"],
-                                       "action": action, "arguments": command["arguments"],
-                                       "updated_seq": seq})
-
-    @handles("job.finished")
-    def finished(self, rows: Rows, event: Event, seq: int) -> None:
-        if event.data["result"].get("command") not in ACTIONS:
-            return
-        request = rows.get("bridge_requests", event.aggregate_id)
-        if request is None:
-            return
-        rows.delete("bridge_requests", event.aggregate_id)
-        args = request["arguments"] or {}
-        name = str(args.get("name") or "")
-        if event.data["result"].get("state") != "SUCCESS" or not name:
-            return
-        if request["action"] == "delete":
-            rows.delete("bridges", request["node"], name)
-            return
-        network = args.get("network") or {}
+    @handles("bridge.created")
+    def created(self, rows: Rows, event: Event, seq: int) -> None:
+        data = event.data
         rows.merge("bridges", {
-            "node": request["node"], "name": name, "hwaddr": str(args.get("hwaddr") or ""),
-            "network_mode": str(network.get("mode") or "none"), "nat": bool(network.get("nat")),
-            "setting": network.get("settings") or {}, "status": "up",
-            "job": event.aggregate_id, "updated_seq": seq})
+            "node": bridge_node(data), "name": data["name"], "hwaddr": data["hwaddr"],
+            "network_mode": data["mode"] or "none", "nat": data["nat"], "setting": data["settings"],
+            "status": "up", "job": data.get("job") or "", "updated_seq": seq})
+
+    @handles("bridge.deleted")
+    def deleted(self, rows: Rows, event: Event, seq: int) -> None:
+        rows.delete("bridges", bridge_node(event.data), event.data["name"])

@@ -25,6 +25,23 @@ def job_events(node: str, job: str, command: str = "core.system", state: str = "
     return out
 
 
+def bridge_job(node: str, job: str, command: str, name: str, namespace: str | None = None,
+               **network: Any) -> list[Event]:
+    """A successful bridge.create / bridge.delete job with the domain event the agent records
+    before its job.finished (`network`: mode, nat, settings of bridge.created)."""
+    scope = {"namespace": namespace} if namespace else {}
+    out = job_events(node, job, command, arguments={"name": name, **scope})
+    aggregate_id = "-".join([node, *scope.values(), name])
+    if command == "bridge.create":
+        change = out[0].caused("bridge.created", "bridge", aggregate_id, {
+            "node": node, **scope, "name": name, "hwaddr": "", "mode": "", "nat": False,
+            "settings": {}, **network, "job": job})
+    else:
+        change = out[0].caused("bridge.deleted", "bridge", aggregate_id,
+                               {"node": node, **scope, "name": name, "job": job})
+    return [*out[:-1], change, out[-1]]
+
+
 def booted(node: str, n: int = 0) -> Event:
     return new_event("node.booted", "node", node, {
         "node": node, "hostname": f"h-{node}-{n}", "cpus": 4, "memory": 8 << 30, "version": "v1",
@@ -44,10 +61,13 @@ def mixed_history(prefix: str, nodes: int = 3, jobs: int = 40, seed: int = 1) ->
         node = rng.choice(names)
         kind = rng.random()
         job = f"{prefix}-j{j}-{uuid.uuid4().hex[:6]}"
-        if kind < 0.15:
-            streams.append(job_events(node, job, "bridge.create", arguments={
-                "name": f"br{j}", "hwaddr": "", "network": {"mode": "static", "nat": True,
-                                                            "settings": {"cidr": f"10.{j}.0.1/24"}}}))
+        if kind < 0.15:  # a bridge (some in a namespace), every other one deleted later
+            namespace = f"ns{j % 3}" if j % 3 else None
+            history = bridge_job(node, job, "bridge.create", f"br{j}", namespace, mode="static",
+                                 nat=True, settings={"cidr": f"10.{j}.0.1/24"})
+            if j % 2:
+                history += bridge_job(node, f"{job}-del", "bridge.delete", f"br{j}", namespace)
+            streams.append(history)
         elif kind < 0.2:
             streams.append(job_events(node, job, "info.mem"))
         else:

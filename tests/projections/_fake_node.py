@@ -3,7 +3,9 @@
 It consumes `zos.cmd.<node>.>` and records job.accepted / job.started / job.finished with
 0-core results for the builtins the API uses: core.ping, core.state, info.*, disk.*,
 process.list/kill, job.kill/killall, bridge.create/delete, and `core.system` with name
-`sleep` (runs until killed). Run: python -m tests.projections._fake_node NATS_URL NODE_ID
+`sleep` (runs until killed). Like the real agent, bridge.create / bridge.delete record
+`bridge.created` / `bridge.deleted` (caused by the job.accepted) before the job.finished.
+Run: python -m tests.projections._fake_node NATS_URL NODE_ID
 """
 
 from __future__ import annotations
@@ -45,21 +47,25 @@ class FakeNode:
     async def handle(self, item: Delivered) -> None:
         cmd = command_from_event(item.event)
         job = cmd.id
-        await self.bus.append(new_event("job.accepted", "job", job,
-                                        {"node": self.node, "command": cmd.to_dict()}))
+        accepted = new_event("job.accepted", "job", job, {"node": self.node, "command": cmd.to_dict()})
+        await self.bus.append(accepted)
         start = int(time.time() * 1000)
         await self.bus.append(new_event("job.started", "job", job, {
             "node": self.node, "command": cmd.command, "pid": 0, "attempt": 1, "starttime": start}))
         if cmd.command == "core.system" and cmd.arguments.get("name") == "sleep":
             asyncio.get_running_loop().create_task(self.sleep(cmd, start))
             return
+        changes: list[tuple[str, str, dict[str, Any]]] = []
         try:
-            value = await self.builtin(cmd.command, cmd.arguments)
+            value = await self.builtin(cmd.command, cmd.arguments, changes)
             result = {"state": "SUCCESS", "code": 0, "data": json.dumps(value)}
         except Fail as exc:
             result = {"state": "ERROR", "code": exc.code, "data": json.dumps(str(exc))}
         except KeyError:
             result = {"state": "UNKNOWN_CMD", "code": 0, "data": ""}
+        for type_, name, data in changes:
+            await self.bus.append(accepted.caused(type_, "bridge", f"{self.node}-{name}",
+                                                  {**data, "job": job}, actor=f"node:{self.node}"))
         await self.finish(cmd, start, {**result, "level": 20, "streams": ["", ""]})
 
     async def finish(self, cmd: Any, start: int, result: dict[str, Any]) -> None:
@@ -74,7 +80,8 @@ class FakeNode:
         await self.finish(cmd, start, {"state": "ERROR", "code": 999, "data": "", "level": 0,
                                        "streams": ["", "killed\n"]})
 
-    async def builtin(self, name: str, args: dict[str, Any]) -> Any:
+    async def builtin(self, name: str, args: dict[str, Any],
+                      changes: list[tuple[str, str, dict[str, Any]]]) -> Any:
         if name == "core.ping":
             return "PONG Version: fake @Revision: 0"
         if name == "core.state":
@@ -129,11 +136,19 @@ class FakeNode:
             if bridge in self.bridges:
                 raise Fail(409, f"bridge '{bridge}' exists")
             self.bridges.add(bridge)
+            network = args.get("network") or {}
+            mode = network.get("mode") or ""
+            settings = network.get("settings") or {}
+            used = {"": (), "static": ("cidr",), "dnsmasq": ("cidr", "start", "end")}[mode]
+            changes.append(("bridge.created", bridge, {
+                "node": self.node, "name": bridge, "hwaddr": args.get("hwaddr") or "", "mode": mode,
+                "nat": bool(network.get("nat")), "settings": {k: str(settings[k]) for k in used}}))
             return None
         if name == "bridge.delete":
             if args.get("name") not in self.bridges:
                 raise Fail(404, f"no bridge '{args.get('name')}'")
             self.bridges.discard(args.get("name"))
+            changes.append(("bridge.deleted", args["name"], {"node": self.node, "name": args["name"]}))
             return None
         raise KeyError(name)
 

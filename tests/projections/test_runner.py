@@ -12,7 +12,7 @@ from zos.bus import Bus
 from zos.projections import (Runner, all_projectors, make_engine, metadata, read_checkpoints,
                              rebuild, select_projectors, upgrade)
 
-from ._events import booted, job_events, mixed_history
+from ._events import booted, bridge_job, job_events, mixed_history
 from .conftest import dump_tables
 
 TABLES = ["nodes", "node_snapshots", "jobs", "bridges", "bridge_requests", "flists", "vdisks",
@@ -55,17 +55,24 @@ async def test_replay_equals_live(bus: Bus, new_db, engine: sa.Engine) -> None:
         nodes = conn.execute(sa.select(metadata.tables["nodes"])
                              .where(metadata.tables["nodes"].c.id.like(f"{prefix}-%"))).mappings().all()
     assert len(nodes) == 3 and all(n["boot_count"] == 2 for n in nodes)
+    # bridges: those created and not deleted, a namespaced one under <node>/<namespace>
+    alive: set[tuple[str, str]] = set()
+    for event in history:
+        if event.aggregate == "bridge":
+            where = "/".join([event.data["node"], *filter(None, [event.data.get("namespace")])])
+            (alive.add if event.type == "bridge.created" else alive.discard)((where, event.data["name"]))
+    assert alive and any("/" in node for node, _ in alive)
+    assert {(r["node"], r["name"]) for r in before["bridges"] if r["node"].startswith(prefix)} == alive
     other.dispose()
 
 
 async def test_folds_shape_rows(bus: Bus, engine: sa.Engine) -> None:
     node, job = f"n-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    bridge_job = uuid.uuid4().hex
+    create = uuid.uuid4().hex
     await bus.append(booted(node, 3))
     await bus.append_many(job_events(node, job, runs=3, state="ERROR"))
-    await bus.append_many(job_events(node, bridge_job, "bridge.create", arguments={
-        "name": "br0", "hwaddr": "", "network": {"mode": "dnsmasq", "nat": True,
-                                                 "settings": {"cidr": "10.1.0.1/24"}}}))
+    await bus.append_many(bridge_job(node, create, "bridge.create", "br0", mode="dnsmasq", nat=True,
+                                     settings={"cidr": "10.1.0.1/24"}))
     await _catch_up(engine, bus)
     tables = {k: [r for r in v if node in (r.get("id"), r.get("node"))]
               for k, v in dump_tables(engine, TABLES).items()}
@@ -75,7 +82,7 @@ async def test_folds_shape_rows(bus: Bus, engine: sa.Engine) -> None:
     assert (job_row["state"], job_row["runs"], job_row["code"], job_row["stdout"]) == ("ERROR", 3, 1001, "out\n")
     [bridge] = tables["bridges"]
     assert (bridge["name"], bridge["network_mode"], bridge["nat"]) == ("br0", "dnsmasq", True)
-    assert bridge["setting"] == {"cidr": "10.1.0.1/24"}
+    assert (bridge["setting"], bridge["job"]) == ({"cidr": "10.1.0.1/24"}, create)
     assert tables["bridge_requests"] == []
     kinds = {r["kind"] for r in tables["node_snapshots"]}
     assert kinds == {"disks", "nics", "info"}
