@@ -36,7 +36,8 @@ _REPLAY_BUFFER = 8192
 _PENDING_MSGS = 1 << 20  # never a slow-consumer drop: flow control and the bytes limit bound memory
 _STALL_SECONDS = 5.0  # a replay that receives nothing this long resumes on a new consumer
 _STALL_LIMIT = 3
-_BUSY_LINGER = 0.005  # s a busy consumer's fetch may hold a lone message
+_BUSY_LINGER = 0.005
+_ACK_TIMEOUT = 10.0  # s, as for an awaited publish  # s a busy consumer's fetch may hold a lone message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +112,23 @@ def _translate(exc: Exception) -> BusError:
     return BusError(str(exc))
 
 
+def _publish_error(exc: Exception, subject: str, expected_seq: int | None) -> BusError:
+    if isinstance(exc, nats.js.errors.APIError) and exc.err_code == WRONG_LAST_SEQUENCE:
+        found = _LAST_SEQ.search(exc.description or "")
+        return ConcurrencyError(subject, expected_seq or 0, int(found.group(1)) if found else None)
+    return _translate(exc)
+
+
+async def _sequence_of(ack: Awaitable[Any], subject: str) -> int:
+    # nats-py's async publish has no deadline of its own: an ack lost with the connection
+    # would be awaited forever.
+    try:
+        async with asyncio.timeout(_ACK_TIMEOUT):
+            return (await ack).seq
+    except Exception as exc:
+        raise _publish_error(exc, subject, None) from exc
+
+
 class Bus:
     """One connection to the log. Make it with `connect()`; close it with `close()`."""
 
@@ -165,15 +183,27 @@ class Bus:
             headers[EXPECTED_SEQ_HEADER] = str(expected_seq)
         try:
             ack = await self.js.publish(subject, payload, headers=headers or None)
-        except nats.js.errors.APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
-                found = _LAST_SEQ.search(exc.description or "")
-                raise ConcurrencyError(subject, expected_seq or 0,
-                                       int(found.group(1)) if found else None) from exc
-            raise _translate(exc) from exc
+        except Exception as exc:
+            raise _publish_error(exc, subject, expected_seq) from exc
+        return ack.seq
+
+    async def append_async(self, event: Event) -> Awaitable[int]:
+        """Send one event now, without waiting for the server's ack; await the returned
+        awaitable for its stream sequence (or a `BusError`).
+
+        Messages of one connection reach the server in the order they are sent, so events
+        sent this way keep their order on the log; the caller must still await every ack
+        before it relies on them (and re-append, same id, what failed). No expected sequence
+        here: nats-py 2.16 loses the server's error answer to an async publish (the ack would
+        only time out), so conditional appends use `append`.
+        """
+        subject = event_subject(event.aggregate, event.aggregate_id)
+        headers = {MSG_ID_HEADER: event.id, TYPE_HEADER: event.type}
+        try:
+            ack = await self.js.publish_async(subject, encode(event), wait_stall=30, headers=headers)
         except Exception as exc:
             raise _translate(exc) from exc
-        return ack.seq
+        return asyncio.ensure_future(_sequence_of(ack, subject))
 
     async def send_command(self, command: Command, node: str, *, actor: str | None = None) -> int:
         """Put a command on the node's queue subject; a resend of the same id is deduplicated."""

@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 from typing import Any
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 from zos.events import Command, DecodeError, Event, command_to_event, decode, encode
 
@@ -59,6 +59,14 @@ class MemoryBus:
         subject = subject or event_subject(event.aggregate, event.aggregate_id)
         return await self.publish(subject, encode(event), msg_id=event.id, type=event.type,
                                   expected_seq=expected_seq)
+
+    async def append_async(self, event: Event) -> Awaitable[int]:
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        try:
+            done.set_result(await self.append(event))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
 
     async def append_many(self, events: Iterable[Event], window: int = 4096) -> list[int]:
         return [await self.append(event) for event in events]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
+import msgspec
 
 from ._envelope import Event
 from ._errors import DecodeError, ValidationError
@@ -24,9 +25,20 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+_ENCODER = msgspec.msgpack.Encoder(order="sorted")
+
+
 def encode_value(value: Any) -> bytes:
-    """Encode any plain value deterministically (maps with sorted keys)."""
-    return msgpack.packb(_sorted(value), use_bin_type=True)
+    """Encode any plain value deterministically (maps with sorted keys).
+
+    msgspec writes the same bytes as msgpack-python on pre-sorted maps (smallest int and
+    string forms, float64, bin for bytes), in C. Maps whose keys are not all strings (which
+    msgspec refuses to sort together) take the pure-Python path.
+    """
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, msgspec.EncodeError):
+        return msgpack.packb(_sorted(value), use_bin_type=True)
 
 
 def decode_value(payload: bytes) -> Any:

@@ -81,6 +81,7 @@ class Agent:
         self._tasks: asyncio.TaskGroup | None = None
         self._job_tasks: set[asyncio.Task] = set()
         self._watchers: set[asyncio.Task] = set()
+        self._unacked: dict[str, list[tuple[Event, Any]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acceptances: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._accepting: set[str] = set()
@@ -324,7 +325,7 @@ class Agent:
     async def started(self, job: Job, attempt: int) -> None:
         data = {"node": self.node_id, "command": job.cmd.command, "attempt": attempt,
                 "starttime": job.starttime}
-        await self._append(self._caused(job, "job.started", data))
+        await self._send(self._aggregate_id(job), self._caused(job, "job.started", data))
 
     async def spawned(self, job: Job, pid: int) -> None:
         log.debug("job %s: pid %d", job.id, pid)
@@ -346,7 +347,7 @@ class Agent:
     async def changed(self, job: Job, events: list[Event]) -> None:
         """Record the domain events a job's builtin emitted, in order, before its result."""
         for event in events:
-            await self._append(event)
+            await self._send(self._aggregate_id(job), event)
 
     def record_soon(self, event: Event) -> None:
         """Record a domain event from any thread (a builtin still running after its job ended)."""
@@ -377,7 +378,8 @@ class Agent:
             event = cause.caused("job.finished", "job", aggregate_id, data, actor=self.actor)
         else:
             event = new_event("job.finished", "job", aggregate_id, data, actor=self.actor)
-        await self._append(event)
+        await self._send(aggregate_id, event)
+        await self._settle(aggregate_id)
         if not internal:
             self.journal.finished(result.id)
 
@@ -386,6 +388,29 @@ class Agent:
         if job.cause is not None:
             return job.cause.caused(type, "job", aggregate_id, data, actor=self.actor)
         return new_event(type, "job", aggregate_id, data, actor=self.actor)
+
+    async def _send(self, key: str, event: Event) -> None:
+        """Send a job's event without waiting for its ack: a job's events go out in order and
+        their round trips overlap. `_settle(key)` waits for them all."""
+        try:
+            ack = await self.bus.append_async(event)
+        except BusError:
+            await self._append(event)  # not even sent: record it the slow way, order kept
+            return
+        pending = self._unacked.setdefault(key, [])
+        pending[:] = [(e, a) for e, a in pending if not _acked(a)]  # a recurring job's runs
+        pending.append((event, ack))
+
+    async def _settle(self, key: str) -> None:
+        """Wait for every ack sent under `key`; re-append (same id: deduplicated) any event
+        the server did not confirm, so nothing sent is lost to a blip."""
+        for event, ack in self._unacked.pop(key, []):
+            try:
+                await ack
+            except BusError as exc:
+                log.warning("%s of %s not confirmed (%s); recording it again", event.type,
+                            event.aggregate_id, exc)
+                await self._append(event)
 
     async def _append(self, event: Any, attempts: int = 20) -> None:
         """Append, retrying while the bus is away: a result must not be lost to a blip.
@@ -410,6 +435,10 @@ class Agent:
 
     def _context(self, job: Job) -> Context:
         return Context(node_id=self.node_id, job_id=job.id, agent=self, config=self.config, job=job)
+
+def _acked(ack: Any) -> bool:
+    return ack.done() and not ack.cancelled() and ack.exception() is None
+
 
 def _extension_builtin(ext: Extension) -> Builtin:
     def run(args: dict[str, Any], ctx: Context) -> ProcessSpec:

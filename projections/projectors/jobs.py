@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zos.events import Event, JobResult
+from zos.events import FINAL_STATES, Event, JobResult
 
 from .._projector import Projector, handles
 from .._rows import Rows
@@ -29,9 +29,11 @@ class Jobs(Projector):
     def started(self, rows: Rows, event: Event, seq: int) -> None:
         before = rows.get("jobs", event.aggregate_id)
         data = event.data
+        # A run's start re-recorded after the job's end (a retried append) must not reopen it.
+        finished = before is not None and before["state"] in FINAL_STATES
         rows.merge("jobs", {
             "id": event.aggregate_id, "node": data["node"], "command": data["command"],
-            "state": "running", "pid": data.get("pid") or 0,
+            "state": before["state"] if finished else "running", "pid": data.get("pid") or 0,
             "starttime": data.get("starttime") or 0, "updated_seq": seq,
             "runs": (before["runs"] if before else 0) + 1})
 

@@ -154,3 +154,15 @@ async def test_consume_hands_each_message_once_and_parks_failures(any_bus):
     await asyncio.wait_for(any_bus.consume(subject, f"c-{node}", handler, max_deliver=2,
                                            stop=stop), 30)
     assert got == ["a", "c"]
+
+
+async def test_append_async_keeps_order(any_bus):
+    node = uid()
+    subject = event_subject("node", node)
+    acks = [await any_bus.append_async(new_event("node.booted", "node", node,
+                                                 {"node": node, "hostname": f"h{i}"}))
+            for i in range(50)]
+    seqs = [await ack for ack in acks]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 50
+    assert [i.event.data["hostname"] async for i in any_bus.replay(subject)] == \
+        [f"h{i}" for i in range(50)]
