@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from . import _btrfs_ops as ops
-from ._registry import BuiltinError, Context, arg, builtin
+from ._registry import BuiltinError, Context, arg, builtin, service
+from ._storagepool_adopt import adopt_pools
 from ._storagepool_layout import (SNAPSHOT_NAME, Pool, check_name, filesystem_id, pool_id, snapshot_id,
                                   users_of)
 from ._storagepool_layout import volume_path as _volume_path
@@ -429,3 +430,9 @@ def rollback(args: dict, ctx: Context) -> None:
     ops.subvol_delete(str(staged))
     ctx.emit("snapshot.rolled_back", "snapshot", snapshot_id(ctx.node_id, pool.name, fs, snap),
              {"node": ctx.node_id, "pool": pool.name, "filesystem": fs, "name": snap})
+
+
+@service
+async def find_pools_again(agent: Any) -> None:
+    """At agent start: mount the pools the log says this node has (see `_storagepool_adopt`)."""
+    await adopt_pools(agent)
