@@ -189,3 +189,32 @@ def test_exchange_swaps_atomically(tmp_path: Path) -> None:
     assert (tmp_path / "b").read_text() == "a" and (tmp_path / "a").is_dir()
     with pytest.raises(OSError):
         exchange(tmp_path / "a", tmp_path / "missing")
+
+
+def _in_own_mount_namespace(volume: Path, target: Path, script: str) -> str:
+    """Run `script` in a fresh mount namespace with `volume` bind-mounted at `target`, as a
+    container's runtime mounts a pool filesystem; the namespace ends with the process."""
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                           f"mount --bind {volume} {target} && {script}"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_volume_outlives_its_container(loops: Callable[[], str], pool_root: Path, pool_ctx: Context,
+                                       tmp_path: Path) -> None:
+    """A pool filesystem written through one 'container' mount is read by the next one after
+    the first is gone (stand-in for corex.create/terminate: the same bind mount runc makes)."""
+    call("storagepool.create", {"name": "p1", "devices": [loops()]}, pool_ctx)
+    call("storagepool.filesystem_create", {"pool": "p1", "name": "vol", "quota": 16 * MiB}, pool_ctx)
+    volume = volume_path(pool_ctx.config, "storagepool://p1/vol")
+    target = tmp_path / "rootfs-data"
+    target.mkdir()
+    _in_own_mount_namespace(volume, target, f"echo kept > {target}/state")
+    assert not os.path.ismount(target) and (volume / "state").read_text() == "kept\n"
+    assert _in_own_mount_namespace(volume, target, f"cat {target}/state") == "kept\n"
+    # A VM medium is a raw file in the filesystem.
+    disk = volume_path(pool_ctx.config, "storagepool://p1/vol/vm.raw")
+    with open(disk, "wb") as f:
+        f.truncate(4 * MiB)
+    assert disk.stat().st_size == 4 * MiB

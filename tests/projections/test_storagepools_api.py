@@ -20,10 +20,28 @@ from zos.bus import Bus, call
 from zos.projections import make_engine, rebuild, select_projectors, upgrade
 
 from .conftest import dump_tables, start_api, stop, wait_until
+from .test_raml_contract import BOOLEAN, INTEGER, RAML, STRING, violations
 
 loops = bfx.loops
 MiB = bfx.MiB
 TABLES = ["storagepools", "pool_filesystems", "pool_snapshots"]
+PROFILES = ("raid0", "raid1", "raid5", "raid6", "raid10", "dup", "single")
+# raml/types.raml of zero-os/0-orchestrator (see test_raml_contract for the notation); the
+# untyped `capacity` of StoragePoolListItem is an integer in its Go server.
+RAML.update({
+    "StoragePoolListItem": {  # types.raml:802
+        "name": STRING, "capacity": INTEGER, "status": ("healthy", "degraded", "error", "unknown")},
+    "StoragePool": {  # types.raml:815
+        "name": STRING, "status": ("healthy", "degraded", "error", "unknown"), "totalCapacity": INTEGER,
+        "capacity": INTEGER, "metadataProfile": PROFILES, "dataProfile": PROFILES, "mountpoint": STRING},
+    "StoragePoolDevice": {  # types.raml:865
+        "deviceName": STRING, "uuid": STRING, "status": ("healthy", "removing")},
+    "Filesystem": {  # types.raml:880
+        "name": STRING, "parent": STRING, "sizeOnDisk": INTEGER, "readOnly": BOOLEAN, "quota": INTEGER,
+        "mountpoint": STRING},
+    "Snapshot": {  # types.raml:925
+        "name": STRING, "sizeOnDisk": INTEGER, "timestamp": INTEGER},
+})
 
 
 @pytest.fixture
@@ -45,8 +63,10 @@ def stack(nats_url: str, tmp_path: Path) -> Iterator[tuple[NodeAgent, httpx.Clie
         bfx.unmount_under(root)
 
 
-def _ok(response: httpx.Response, status: int) -> httpx.Response:
+def _ok(response: httpx.Response, status: int, raml: str | None = None) -> httpx.Response:
     assert response.status_code == status, (response.status_code, response.text)
+    if raml is not None:
+        assert violations(response.json(), raml) == []
     return response
 
 
@@ -68,11 +88,11 @@ async def test_storagepools_through_the_api(stack, loops: Callable[[], str], bus
     # pools
     _ok(client.post(base, json={"name": "p1", "devices": [a, b], "metadataProfile": "raid1",
                                 "dataProfile": "single"}), 201)
-    pool = _ok(client.get(f"{base}/p1"), 200).json()  # read-your-writes: no wait needed
+    pool = _ok(client.get(f"{base}/p1"), 200, "StoragePool").json()  # read-your-writes: no wait needed
     assert pool == {"name": "p1", "capacity": pool["capacity"], "status": "healthy", "totalCapacity": 0,
                     "metadataProfile": "raid1", "dataProfile": "single", "mountpoint": str(root / "p1")}
     assert os.path.ismount(root / "p1")
-    assert [p["name"] for p in _ok(client.get(base), 200).json()] == ["p1"]
+    assert [p["name"] for p in _ok(client.get(base), 200, "StoragePoolListItem[]").json()] == ["p1"]
     assert _ok(client.post(base, json={"name": "p1", "devices": [c]}), 409)
     error = _ok(client.post(base, json={"name": "p2", "devices": ["/dev/zos-missing"]}), 404).json()
     assert "does not exist" in str(error)
@@ -80,21 +100,21 @@ async def test_storagepools_through_the_api(stack, loops: Callable[[], str], bus
 
     # devices
     _ok(client.post(f"{base}/p1/devices", json=[c]), 201)
-    devices = _ok(client.get(f"{base}/p1/devices"), 200).json()
+    devices = _ok(client.get(f"{base}/p1/devices"), 200, "StoragePoolDevice[]").json()
     assert sorted(d["deviceName"] for d in devices) == sorted([a, b, c])
     uuid_c = next(d["uuid"] for d in devices if d["deviceName"] == c)
-    assert _ok(client.get(f"{base}/p1/devices/{uuid_c}"), 200).json()["status"] == "healthy"
+    assert _ok(client.get(f"{base}/p1/devices/{uuid_c}"), 200, "StoragePoolDevice").json()["status"] == "healthy"
     _ok(client.delete(f"{base}/p1/devices/{uuid_c}"), 204)
     assert sorted(d["deviceName"] for d in client.get(f"{base}/p1/devices").json()) == sorted([a, b])
     _ok(client.get(f"{base}/p1/devices/{uuid_c}"), 404)
 
     # filesystems
     _ok(client.post(f"{base}/p1/filesystems", json={"name": "data", "quota": 8}), 201)
-    fs = _ok(client.get(f"{base}/p1/filesystems/data"), 200).json()
+    fs = _ok(client.get(f"{base}/p1/filesystems/data"), 200, "Filesystem").json()
     path = Path(fs["mountpoint"])
     assert fs == {"name": "data", "parent": "p1", "sizeOnDisk": 0, "readOnly": False, "quota": 8,
                   "mountpoint": str(root / "p1" / "filesystems" / "data")}
-    assert _ok(client.get(f"{base}/p1/filesystems"), 200).json() == ["data"]
+    assert _ok(client.get(f"{base}/p1/filesystems"), 200, "string[]").json() == ["data"]
     with pytest.raises(OSError):  # past the quota
         with open(path / "big", "wb") as f:
             for _ in range(16):
@@ -108,7 +128,7 @@ async def test_storagepools_through_the_api(stack, loops: Callable[[], str], bus
     # snapshots and rollback
     _ok(client.post(f"{base}/p1/filesystems/data/snapshots", json={"name": "s.1"}), 201)
     assert _ok(client.get(f"{base}/p1/filesystems/data/snapshots"), 200).json() == ["s.1"]
-    snap = _ok(client.get(f"{base}/p1/filesystems/data/snapshots/s.1"), 200).json()
+    snap = _ok(client.get(f"{base}/p1/filesystems/data/snapshots/s.1"), 200, "Snapshot").json()
     assert set(snap) == {"name", "sizeOnDisk", "timestamp"} and snap["timestamp"] > 0
     _ok(client.post(f"{base}/p1/filesystems/nope/snapshots", json={"name": "s2"}), 404)
     (path / "file").write_text("after")
