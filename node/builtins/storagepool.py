@@ -166,7 +166,8 @@ def create_pool(args: dict, ctx: Context) -> dict:
         raise BuiltinError(400, "need to specify devices to create a storage pool")
     metadata = ops.check_profile("metadata", arg(args, "metadata_profile", "str", ""))
     data = ops.check_profile("data", arg(args, "data_profile", "str", ""))
-    if os.path.lexists(pool.mountpoint) and (os.path.ismount(pool.mountpoint) or any(pool.mountpoint.iterdir())):
+    if os.path.lexists(pool.mountpoint) and (os.path.ismount(pool.mountpoint) or not pool.mountpoint.is_dir()
+                                              or any(pool.mountpoint.iterdir())):
         raise BuiltinError(409, f"storage pool '{pool.name}' already exists ({pool.mountpoint} is in use)")
     if any(fs["label"] == pool.label for fs in ops.show()):
         raise BuiltinError(409, f"storage pool '{pool.name}' already exists (a btrfs labelled "

@@ -132,3 +132,18 @@ def test_projection_cascades() -> None:
     assert rows.get("pool_filesystems", "n1", "p", "f")["snapshots"] == ["s"]
     apply(new_event("storagepool.deleted", "storagepool", "n1-p", {"node": "n1", "name": "p"}), 5)
     assert rows.tables["storagepools"] == rows.tables["pool_filesystems"] == rows.tables["pool_snapshots"] == {}
+
+
+def test_pool_root_from_flag_env_or_default() -> None:
+    import argparse
+
+    from zos.commands.node import agent_config
+    from zos.settings import Settings
+
+    def root(flag: str | None, env: dict[str, str]) -> Path:
+        args = argparse.Namespace(storagepool_root=flag, config=None)
+        return agent_config(Settings(args, "node", environ={**env, "ZOS_CMDLINE": ""}), "n1").storagepool_root
+
+    assert root(None, {}) == Path("/mnt/storagepools")
+    assert root(None, {"ZOS_STORAGEPOOL_ROOT": "/srv/pools"}) == Path("/srv/pools")
+    assert root("/tmp/p", {"ZOS_STORAGEPOOL_ROOT": "/srv/pools"}) == Path("/tmp/p")
