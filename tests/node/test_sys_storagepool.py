@@ -94,6 +94,25 @@ def test_bad_pool_input_leaves_nothing(loops: Callable[[], str], pool_root: Path
         sh("umount", str(busy), check=False)
 
 
+def test_failed_mount_takes_create_back(loops: Callable[[], str], pool_root: Path, pool_ctx: Context,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure after mkfs (here: the mount) unmounts, removes the mount point and wipes the
+    device: no pool, no label left to collide with, no event."""
+    from zos.node.builtins import storagepool
+
+    def broken(devices: list[str], mountpoint: Path) -> None:
+        raise BuiltinError(500, "mount: simulated failure")
+    monkeypatch.setattr(storagepool, "_mount", broken)
+    device = loops()
+    with pytest.raises(BuiltinError) as exc:
+        call("storagepool.create", {"name": "p1", "devices": [device]}, pool_ctx)
+    assert "simulated" in exc.value.message
+    assert list(pool_root.iterdir()) == [] and events(pool_ctx) == []
+    assert sh("blkid", "-p", "-o", "export", device, check=False).stdout.strip() == ""
+    monkeypatch.undo()
+    call("storagepool.create", {"name": "p1", "devices": [device]}, pool_ctx)  # no overwrite needed
+
+
 def test_filesystems_quota_snapshot_rollback(loops: Callable[[], str], pool_root: Path,
                                               pool_ctx: Context) -> None:
     call("storagepool.create", {"name": "p1", "devices": [loops()]}, pool_ctx)

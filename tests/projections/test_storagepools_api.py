@@ -45,12 +45,14 @@ RAML.update({
 
 
 @pytest.fixture
-def stack(nats_url: str, tmp_path: Path) -> Iterator[tuple[NodeAgent, httpx.Client, Path, str]]:
-    """(agent, API client, pool root, database URL); everything mounted is unmounted after."""
+def stack(nats_url: str, tmp_path: Path, new_db: Callable[[], str]
+          ) -> Iterator[tuple[NodeAgent, httpx.Client, Path, str]]:
+    """(agent, API client, pool root, database URL) on SQLite and on PostgreSQL; everything
+    mounted is unmounted after."""
     root = tmp_path / "pools"
     root.mkdir()
     agent = NodeAgent(nats_url, tmp_path / "agent", args=("--storagepool-root", str(root))).start()
-    db = f"sqlite:///{tmp_path / 'api.db'}"
+    db = new_db()
     env = {**os.environ, "ZOS_NATS": nats_url, "ZOS_API_WAIT": "60", "ZOS_DATA": str(tmp_path / "api-data")}
     proc, base = start_api(env, db, "--no-auth")
     try:
@@ -79,7 +81,8 @@ def _rows(db: str, node: str) -> dict[str, list[dict]]:
     return {name: [r for r in rows if r["node"] == node] for name, rows in tables.items()}
 
 
-async def test_storagepools_through_the_api(stack, loops: Callable[[], str], bus: Bus, tmp_path: Path) -> None:
+async def test_storagepools_through_the_api(stack, loops: Callable[[], str], bus: Bus,
+                                            new_db: Callable[[], str]) -> None:
     agent, client, root, db = stack
     node = agent.node_id
     base = f"/nodes/{node}/storagepools"
@@ -157,7 +160,7 @@ async def test_storagepools_through_the_api(stack, loops: Callable[[], str], bus
         {(f["name"], s["name"], s["path"]) for f in actual["filesystems"] for s in f["snapshots"]}
 
     # and a rebuild from the log gives the same rows
-    rebuilt_url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
+    rebuilt_url = new_db()
     engine = make_engine(rebuilt_url)
     upgrade(engine)
     try:
@@ -200,9 +203,13 @@ async def test_agent_restart_mounts_pools_again(stack, loops: Callable[[], str])
     def statuses() -> dict[str, str]:
         return {p["name"]: p["status"] for p in client.get(base).json()}
     wait_until(lambda: statuses() == {"kept": "healthy", "lost": "error"}, what="pool statuses after restart")
-    with make_engine(db).connect() as conn:
-        error = conn.execute(sa.text("SELECT error FROM storagepools WHERE node = :n AND name = 'lost'"),
-                             {"n": node}).scalar_one()
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            error = conn.execute(sa.text("SELECT error FROM storagepools WHERE node = :n AND name = 'lost'"),
+                                 {"n": node}).scalar_one()
+    finally:
+        engine.dispose()
     assert "no btrfs with uuid" in error
     # The quota survived too (it lives in the filesystem).
     assert client.get(f"{base}/kept/filesystems/vol").json()["quota"] == 16
