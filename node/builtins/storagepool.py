@@ -86,8 +86,7 @@ def _filesystem_facts(pool: Pool, usage: dict[str, Any], fs: str) -> dict[str, A
         for snap in sorted(p.name for p in pool.snapshot_dir(fs).iterdir() if ops.is_subvolume(str(p))):
             g = usage.get(f"snapshots/{fs}/{snap}", {})
             snaps.append({"name": snap, "path": str(pool.snapshot(fs, snap)),
-                          "referenced": g.get("referenced") or 0, "exclusive": g.get("exclusive") or 0,
-                          "timestamp": int(pool.snapshot(fs, snap).stat().st_mtime)})
+                          "referenced": g.get("referenced") or 0, "exclusive": g.get("exclusive") or 0})
     return {"name": fs, "path": str(pool.filesystem(fs)), "quota": group.get("max_referenced") or 0,
             "referenced": group.get("referenced") or 0, "exclusive": group.get("exclusive") or 0,
             "read_only": _read_only(pool.filesystem(fs)), "snapshots": snaps}
