@@ -68,6 +68,7 @@ class AgentConfig:
     redis_listen: str | None = None
     redis_password: str | None = None
     redis_tls: bool = False
+    storagepool_root: Path = Path("/mnt/storagepools")  # pools are mounted at <root>/<name>
 
     @property
     def node_dir(self) -> Path:

@@ -145,3 +145,49 @@ class StorageCluster(Base):
     label: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     servers: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
     updated_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class StoragePool(Base):
+    """A node's btrfs storage pool (events/catalog/storagepool.py); sizes in bytes as of the
+    last event that reported them. `filesystems` names its filesystems (for cascades)."""
+
+    __tablename__ = "storagepools"
+    node: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    uuid: Mapped[str] = mapped_column(sa.String(64), default="")
+    label: Mapped[str] = mapped_column(sa.String(128), default="")
+    mountpoint: Mapped[str] = mapped_column(sa.String(1024), default="")
+    metadata_profile: Mapped[str] = mapped_column(sa.String(16), default="")
+    data_profile: Mapped[str] = mapped_column(sa.String(16), default="")
+    devices: Mapped[Any] = mapped_column(sa.JSON, nullable=True, doc="[{device, uuid}]")
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    used: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    status: Mapped[str] = mapped_column(sa.String(16), default="healthy")
+    error: Mapped[str] = mapped_column(sa.Text, default="")
+    filesystems: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    updated_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class PoolFilesystem(Base):
+    __tablename__ = "pool_filesystems"
+    node: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    pool: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(sa.String(1024), default="")
+    quota: Mapped[int] = mapped_column(sa.BigInteger, default=0, doc="bytes, 0 = none")
+    read_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    used: Mapped[int] = mapped_column(sa.BigInteger, default=0, doc="bytes, at the last event")
+    snapshots: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    updated_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class PoolSnapshot(Base):
+    __tablename__ = "pool_snapshots"
+    node: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    pool: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    filesystem: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(sa.String(1024), default="")
+    timestamp: Mapped[int] = mapped_column(sa.BigInteger, default=0, doc="seconds since the epoch")
+    used: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    updated_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -8,4 +8,5 @@ from . import disk  # noqa: F401
 from . import hub  # noqa: F401
 from . import fs  # noqa: F401
 from . import network  # noqa: F401
-from . import storage  # noqa: F401
+from . import node_disks  # noqa: F401
+from . import storagepool  # noqa: F401

@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--allow-power", action="store_true", default=None,
                      help="let core.reboot/core.poweroff act when not PID 1")
     run.add_argument("--stats-interval", type=float, help="seconds between node statistics (0 = off)")
+    run.add_argument("--storagepool-root",
+                     help="where storage pools are mounted (env ZOS_STORAGEPOOL_ROOT, default /mnt/storagepools)")
     run.set_defaults(func=run_cmd)
 
 
@@ -70,7 +72,8 @@ def agent_config(settings: Settings, node_id: str | None = None) -> Any:
         extensions=parse_extensions(extensions),
         startup=parse_startup(startup),
         redis_listen=settings.get("redis_listen"), redis_password=settings.get("redis_password"),
-        redis_tls=bool(settings.get("redis_tls", False)))
+        redis_tls=bool(settings.get("redis_tls", False)),
+        storagepool_root=Path(settings.get("storagepool_root") or "/mnt/storagepools"))
 
 
 def _included_tables(dirs: Any, error: type[Exception]) -> tuple[dict[str, Any], dict[str, Any]]:
