@@ -274,6 +274,11 @@ class JobManager:
         finally:
             job.process = None
         state, code = process_outcome(run.returncode or 0, run.timed_out)
+        if spec.on_exit is not None:
+            try:
+                await asyncio.to_thread(spec.on_exit, -1 if run.timed_out else (run.returncode or 0))
+            except Exception:  # the process's own outcome stands; the hook's failure is logged
+                log.exception("on_exit of %s failed", job.cmd.command)
         await self.emit(job, capture.exit_message(state == SUCCESS))
         return capture.result(job.cmd, state, code, job.starttime, _ms(began))
 

@@ -29,10 +29,15 @@ OnMessage = Callable[[Message], Awaitable[None]]
 
 @dataclasses.dataclass(frozen=True)
 class ProcessSpec:
+    """A process a builtin asks the job to run. `on_exit(returncode)` runs (in a worker
+    thread) once the process ended and before the job's result is recorded: the place for a
+    builtin to `ctx.emit` what the process changed (a table parted, a filesystem mounted)."""
+
     argv: list[str]
     cwd: str = "/"
     env: dict[str, str] | None = None
     stdin: bytes = b""
+    on_exit: Callable[[int], None] | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass

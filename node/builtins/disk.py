@@ -8,11 +8,8 @@ tool's exit code and output in `streams`. Changing the table of a disk with a mo
 partition is refused (412).
 
 What they change goes to the log: `disk.partitioned` (aggregate `disk`, id `<node>-<disk>`),
-`disk.mounted` / `disk.unmounted` (aggregate `mount`, id `<node>-<mountpoint>`). The agent
-runs a returned `ProcessSpec` only after the builtin has returned, too late to say what the
-process changed; so these builtins run the tool themselves (`_run_changing`), record the
-change once the tool succeeded, and return a process that replays the tool's output and
-exit status: the job's result is the process result 0-core gives, byte for byte.
+`disk.mounted` / `disk.unmounted` (aggregate `mount`, id `<node>-<mountpoint>`), recorded by
+the process's `on_exit` hook once the tool exited 0, before the job's result.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import collections
 import json
 import os
 import re
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -208,27 +204,13 @@ def _refuse_if_mounted(disk: str) -> None:
         raise BuiltinError(412, f"disk '{disk}' is in use: {', '.join(busy)}")
 
 
-# $1 stdout, $2 stderr, $3 exit status (negative: the tool died of a signal).
-_REPLAY = 'printf %s "$1"; printf %s "$2" >&2; [ "$3" -ge 0 ] && exit "$3"; kill -KILL $$'
-
-
-def _run_changing(ctx: Context, argv: list[str], changed: Callable[[], None]) -> ProcessSpec:
-    """Run a tool that changes a disk or a mount; when it succeeds, call `changed` (which
-    records the events); return the process that gives the job the tool's own result."""
-    cmd = getattr(ctx.job, "cmd", None)
-    max_time = getattr(cmd, "max_time", 0) or None
-    try:
-        done = subprocess.run(argv, cwd="/", stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=max_time)
-    except subprocess.TimeoutExpired:
-        raise BuiltinError(500, f"'{' '.join(argv)}' did not finish within {max_time} s") from None
-    except OSError as exc:
-        raise BuiltinError(500, f"cannot run '{argv[0]}': {exc}") from None
-    if done.returncode == 0:
-        changed()
-    # An argument cannot hold a NUL byte; the tools never print one.
-    out, err = (os.fsdecode(text.replace(b"\0", b"")) for text in (done.stdout, done.stderr))
-    return ProcessSpec(["sh", "-c", _REPLAY, os.path.basename(argv[0]), out, err, str(done.returncode)])
+def _run_changing(argv: list[str], changed: Callable[[], None]) -> ProcessSpec:
+    """The tool as the job's process (its own output and exit code make the result); when it
+    succeeds, `changed` records the events."""
+    def on_exit(returncode: int) -> None:
+        if returncode == 0:
+            changed()
+    return ProcessSpec(argv, on_exit=on_exit)
 
 
 def _partitions(disk: str) -> list[dict[str, Any]] | None:
@@ -249,7 +231,7 @@ def _partitioned(ctx: Context, disk: str, operation: str, **fields: Any) -> Call
 
 
 def _parted(ctx: Context, disk: str, operation: str, words: list[str], **fields: Any) -> ProcessSpec:
-    return _run_changing(ctx, [require_tool("parted"), "-s", f"/dev/{disk}", *words],
+    return _run_changing([require_tool("parted"), "-s", f"/dev/{disk}", *words],
                          _partitioned(ctx, disk, operation, **fields))
 
 
@@ -309,7 +291,7 @@ def mount(args: dict, ctx: Context) -> ProcessSpec:
                 "filesystem": found[-1]["filesystem"] if found else None}
         ctx.emit("disk.mounted", "mount", f"{ctx.node_id}-{mountpoint}",
                  {key: value for key, value in data.items() if value is not None})
-    return _run_changing(ctx, [require_tool("mount"), *(["-o", options] if options else []), "--", source, target],
+    return _run_changing([require_tool("mount"), *(["-o", options] if options else []), "--", source, target],
                          mounted)
 
 
@@ -328,4 +310,4 @@ def umount(args: dict, ctx: Context) -> ProcessSpec:
             for _ in range(count):
                 ctx.emit("disk.unmounted", "mount", f"{ctx.node_id}-{mountpoint}",
                          {"node": ctx.node_id, "source": device, "target": mountpoint})
-    return _run_changing(ctx, [require_tool("umount"), "--", source], unmounted)
+    return _run_changing([require_tool("umount"), "--", source], unmounted)

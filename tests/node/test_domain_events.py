@@ -225,8 +225,11 @@ def test_disk_builtins_record_partitions_and_mounts(loop_device: str, tmp_path: 
     ctx = Context(node_id="n1", job_id="j1")
     disk = f"n1-{loop_device}"
 
-    def run(spec) -> int:
-        return sh(*spec.argv, check=False).returncode
+    def run(spec) -> int:  # as the process manager does: the process, then its on_exit
+        code = sh(*spec.argv, check=False).returncode
+        if spec.on_exit is not None:
+            spec.on_exit(code)
+        return code
 
     assert run(call("disk.mktable", {"disk": loop_device, "table_type": "msdos"}, ctx)) == 0
     assert run(call("disk.mkpart", {"disk": loop_device, "start": "1MiB", "end": "30MiB"}, ctx)) == 0
