@@ -27,6 +27,9 @@ class Fail(Exception):
         self.code = code
 
 
+HOSTED = {"storagepool", "btrfs", "corex", "kvm", "cgroup"}  # families answered with 404
+
+
 class FakeNode:
     def __init__(self, bus: Any, node: str) -> None:
         self.bus = bus
@@ -150,6 +153,10 @@ class FakeNode:
             self.bridges.discard(args.get("name"))
             changes.append(("bridge.deleted", args["name"], {"node": self.node, "name": args["name"]}))
             return None
+        if name.split(".")[0] in HOSTED:
+            # This node has no disks, pools, containers or VMs: a create names a missing device
+            # or flist, anything else a missing object, as a real node would answer.
+            raise Fail(404, f"{name}: nothing of that name on fake node {self.node}")
         raise KeyError(name)
 
     def proc(self, pid: int) -> dict[str, Any]:
