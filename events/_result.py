@@ -95,6 +95,9 @@ class JobResult:
         so one odd record never stops a reader."""
         if not isinstance(raw, dict):
             raw = {}
+        fast = _well_typed(cls, raw)
+        if fast is not None:
+            return fast
         streams = raw.get("streams")
         tags = raw.get("tags")
         code = raw.get("code")
@@ -108,6 +111,30 @@ class JobResult:
             tags=[_text(t) for t in tags] if isinstance(tags, (list, tuple)) else None,
             container=_number(raw.get("container")), critical=_text(raw.get("critical")),
             extra={k: v for k, v in raw.items() if k not in WIRE_FIELDS})
+
+
+_WIRE_SET = frozenset(WIRE_FIELDS)
+
+
+def _well_typed(cls: type[JobResult], raw: dict[str, Any]) -> JobResult | None:
+    """The common case, a result the agent wrote, without field-by-field coercion (a
+    projection replay reads one per job)."""
+    get = raw.get
+    ident, command, state, code, data = get("id"), get("command"), get("state"), get("code"), get("data")
+    level, starttime, took, container = get("level"), get("starttime"), get("time"), get("container", 0)
+    streams, tags, critical = get("streams"), get("tags"), get("critical", "")
+    if not (type(ident) is str and type(command) is str and type(state) is str and state
+            and type(code) is int and type(data) is str and type(level) is int
+            and type(starttime) is int and type(took) is int and type(container) is int
+            and type(critical) is str
+            and (streams is None or (type(streams) is list
+                                     and all(type(x) is str for x in streams)))
+            and (tags is None or (type(tags) is list and all(type(x) is str for x in tags)))):
+        return None
+    extra = {} if raw.keys() <= _WIRE_SET else {k: v for k, v in raw.items() if k not in _WIRE_SET}
+    return cls(id=ident, command=command, state=state, code=code, data=data, level=level,
+               streams=streams, starttime=starttime, time=took, tags=tags, container=container,
+               critical=critical, extra=extra)
 
 
 def _text(value: Any) -> str:

@@ -59,7 +59,10 @@ class Nodes(Projector):
 
     @handles("job.finished")
     def snapshot(self, rows: Rows, event: Event, seq: int) -> None:
-        result = JobResult.from_wire(event.data["result"])
+        raw = event.data["result"]
+        if not isinstance(raw, dict) or raw.get("command") not in SNAPSHOT_COMMANDS:
+            return  # most jobs: decided without decoding the result
+        result = JobResult.from_wire(raw)
         kind = SNAPSHOT_COMMANDS.get(result.command)
         if kind is None or not result.ok:
             return
