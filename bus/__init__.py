@@ -16,12 +16,13 @@ from ._bus import Bus, BusConfig, Delivered, Handler, connect, jsonable
 from ._errors import BrokerError, BusError, BusUnavailable, ConcurrencyError, ResultTimeout
 from ._headers import (DLQ_REASON_HEADER, DLQ_SEQ_HEADER, DLQ_SUBJECT_HEADER, EXPECTED_SEQ_HEADER,
                        MSG_ID_HEADER, REDIS_KEY_HEADER, TRIM_HEADER, TYPE_HEADER)
-from ._memory import MemoryBus, subject_matches
+from ._memory import MemoryBus
 from ._results import Finished, call, send_and_wait, wait_finished, wait_result
 from ._times import parse_time
 from ._streams import STREAM_NAMES, STREAMS, StreamSpec, ensure_streams, stream_for_subject
 from ._subjects import (aggregate_filter, command_subject, dlq_subject, event_subject,
-                        io_subject, log_subject, node_commands_filter, node_logs_filter, tlog_subject, token)
+                        io_subject, log_subject, node_commands_filter, node_logs_filter, subject_matches,
+                        tlog_subject, token)
 
 __all__ = [
     "BrokerError",

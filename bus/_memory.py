@@ -25,20 +25,9 @@ from ._bus import Delivered, Handler
 from ._errors import ConcurrencyError
 from ._headers import DLQ_REASON_HEADER, EXPECTED_SEQ_HEADER, MSG_ID_HEADER, TYPE_HEADER
 from ._streams import STREAMS, stream_for_subject
-from ._subjects import command_subject, dlq_subject, event_subject
+from ._subjects import command_subject, dlq_subject, event_subject, subject_matches
 
 MAX_PAYLOAD = 1024 * 1024
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS wildcard match: `*` is one token, a final `>` one or more."""
-    want, have = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
-        if token == ">":
-            return len(have) > i
-        if i >= len(have) or (token != "*" and token != have[i]):
-            return False
-    return len(want) == len(have)
 
 
 class MemoryBus:

@@ -55,3 +55,14 @@ def tlog_subject(vdisk: str) -> str:
 
 def dlq_subject(stream: str) -> str:
     return f"zos.dlq.{token(stream)}"
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard match: `*` is one token, a final `>` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(want) == len(have)

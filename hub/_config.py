@@ -1,4 +1,5 @@
-"""Hub configuration (spec §11.1) from the one settings loader: flags > ZOS_* > TOML [hub]."""
+"""Hub configuration (spec §11.1). The command line (`zos hub serve`) builds it from flags >
+ZOS_* > TOML [hub]; the hub itself reads no settings."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from zos.settings import Settings, SettingsError
+from zos.bus import BusConfig
 
 
 @dataclasses.dataclass
 class HubConfig:
-    """Where flists live, which store takes chunks, who may write.
+    """Where flists live, which store takes chunks, who may write, where events go.
 
     `tokens` maps a bearer token to `{"user": name, "accounts": [other repositories]}`.
+    With `bus`, the app connects at start-up and appends every change as an event.
     """
 
     data: Path
@@ -31,7 +33,7 @@ class HubConfig:
     max_upload_size: int = 4 << 30
     max_chunk_size: int = 1 << 20
     official: list[str] = dataclasses.field(default_factory=list)
-    nats: str | None = None
+    bus: BusConfig | None = None
 
     @property
     def public_dir(self) -> Path:
@@ -59,34 +61,3 @@ class HubConfig:
                     "namespace": self.public_namespace}
         return {"host": self.listen, "port": self.port, "namespace": self.public_namespace,
                 "url": self.public_url}
-
-
-def parse_tokens(raw: Any) -> dict[str, dict[str, Any]]:
-    """`"tok1:alice,tok2:bob+team"` (env) or a TOML table `{tok1 = "alice", tok2 = ["bob", "team"]}`."""
-    tokens: dict[str, dict[str, Any]] = {}
-    if isinstance(raw, str):
-        for item in filter(None, (part.strip() for part in raw.split(","))):
-            token, sep, users = item.partition(":")
-            if not sep or not users:
-                raise SettingsError(f"hub token entry '{item}' is not TOKEN:USER[+ACCOUNT...]")
-            names = users.split("+")
-            tokens[token] = {"user": names[0], "accounts": names[1:]}
-    elif isinstance(raw, dict):
-        for token, users in raw.items():
-            names = [users] if isinstance(users, str) else list(users)
-            tokens[token] = {"user": names[0], "accounts": names[1:]}
-    elif raw:
-        raise SettingsError(f"hub tokens {raw!r} must be a string or a table")
-    return tokens
-
-
-def load_config(settings: Settings) -> HubConfig:
-    get = settings.get
-    return HubConfig(
-        data=settings.data_dir, listen=get("listen", "127.0.0.1"), port=int(get("port", 5555)),
-        store=get("store", ""), public_host=get("public_host", ""), public_port=int(get("public_port", 0)),
-        public_namespace=get("public_namespace", "default"), website=get("website", ""),
-        tokens=parse_tokens(get("tokens", "")), guest_token=get("guest_token", ""),
-        readonly=bool(get("readonly", False)), authentication=bool(get("authentication", True)),
-        max_upload_size=int(get("max_upload_size", 4 << 30)), official=list(get("official", [])),
-        nats=get("nats"))

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from zos.fs import file_digest
 
 from ._errors import BadRequestError, ConflictError, NotFoundError
 
@@ -34,14 +35,6 @@ def sanitize(value: str) -> str:
 
 def flist_name(value: str) -> str:
     return value if value.endswith(".flist") else value + ".flist"
-
-
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _shown_target(target: str) -> str:
@@ -150,7 +143,7 @@ class Repositories:
         real = self.resolve(user, name)
         st = real.stat()
         out: dict[str, Any] = {"name": name, "size": st.st_size, "updated": int(st.st_mtime),
-                               "type": "symlink" if path.is_symlink() else "regular", "md5": md5_of(real)}
+                               "type": "symlink" if path.is_symlink() else "regular", "md5": file_digest(real, "md5")}
         if path.is_symlink():
             out.update(target=_shown_target(os.readlink(path)), linktime=int(path.lstat().st_mtime))
         return out

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import uvicorn
 
+from zos.bus import Bus
+
 from ._app import create_app
 from ._config import HubConfig
 
@@ -32,7 +34,7 @@ def admin_token(data: Path) -> str:
     return token
 
 
-async def serve(config: HubConfig, bus: object = None) -> None:
+async def serve(config: HubConfig, bus: Bus | None = None) -> None:
     """Serve until cancelled; prints the address once the self-check passed and it listens."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if config.authentication and not config.tokens and not config.guest_token:

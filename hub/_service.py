@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 from collections.abc import Callable
 
 from zos.fs import (ChunkStore, FlistBuilder, FlistError, FlistFormatError, StoreError, UnsafeEntryError,
-                    add_tar, archive_bytes_md5, merge, open_flist, open_store)
+                    add_tar, file_digest, merge, open_flist, open_store)
 
 from ._config import HubConfig
 from ._errors import BadRequestError, HubError, MissingChunksError, NotFoundError
@@ -128,7 +128,7 @@ class Hub:
         temp = self.repos.temp_file(".flist")
         try:
             builder.write(temp)
-            md5 = archive_bytes_md5(temp)
+            md5 = file_digest(temp, "md5")
             size = temp.stat().st_size
             self.repos.install(temp, user, name)
         except BaseException:
@@ -163,7 +163,7 @@ class Hub:
                     raise HubError(f"chunk store failed: {exc}", 503) from None
             if missing:
                 raise MissingChunksError(f"{missing} of {len(ids)} chunks referenced by the flist are not in the store")
-            md5 = archive_bytes_md5(temp)
+            md5 = file_digest(temp, "md5")
             size = temp.stat().st_size
             self.repos.install(temp, user, name)
             return {"name": name, "size": size, "md5": md5, "chunks": len(ids)}
@@ -186,7 +186,7 @@ class Hub:
         temp = self.repos.temp_file(".flist")
         try:
             result = merge(flists[0], flists[1:], temp)
-            md5 = archive_bytes_md5(temp)
+            md5 = file_digest(temp, "md5")
             size = temp.stat().st_size
             self.repos.install(temp, user, name)
         except BaseException:
@@ -200,7 +200,7 @@ class Hub:
 
     def promote(self, user: str, repo: str, source: str, localname: str) -> dict[str, Any]:
         path = self.repos.promote(user, repo, source, check_name(localname))
-        return {"size": path.stat().st_size, "md5": archive_bytes_md5(path)}
+        return {"size": path.stat().st_size, "md5": file_digest(path, "md5")}
 
     # -- chunks -----------------------------------------------------------------------------
     def chunk_get(self, chunk_id: bytes) -> bytes:

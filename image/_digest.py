@@ -1,18 +1,17 @@
-"""SHA-256 of files (streamed) and bytes: the manifest's and the caches' one hash."""
+"""SHA-256 of bytes and of files (streamed): the manifest's and the caches' one hash.
+
+Files are hashed by `zos.fs.file_digest`, the one streamed file digest of zos (also behind
+the hub's md5s and the flist archive copies); `sha256_file` is its name here.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+
+from zos.fs import file_digest
+
+sha256_file = file_digest
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -13,7 +13,7 @@ from ._errors import CheckpointMoved, MigrationsNotFound, ProjectionError, Unkno
 from ._migrate import (alembic_config, current_revision, downgrade, head_revision, migrations_dir,
                        upgrade)
 from ._models import Base, metadata
-from ._projector import Projector, all_projectors, handles, select_projectors, subject_matches
+from ._projector import Projector, all_projectors, handles, select_projectors
 from ._rows import MemoryRows, Rows, SqlRows
 from ._runner import BatchDone, Runner, read_checkpoints, reset_projector
 from ._status import projector_status, rebuild
@@ -47,6 +47,5 @@ __all__ = [
     "redact",
     "reset_projector",
     "select_projectors",
-    "subject_matches",
     "upgrade",
 ]

@@ -38,17 +38,6 @@ def handles(*types: str) -> Callable[[Fold], Fold]:
     return mark
 
 
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS wildcard match: `*` is one token, `>` the rest."""
-    want, got = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
-        if token == ">":
-            return len(got) > i
-        if i >= len(got) or (token != "*" and token != got[i]):
-            return False
-    return len(want) == len(got)
-
-
 def _subject_regex(pattern: str) -> str:
     """The regular expression of a NATS subject filter (compiled once per projector)."""
     parts = []

@@ -1,13 +1,12 @@
 """The interchange container (spec §3.1, §3.5): a tar.gz holding `flistdb.sqlite3`.
 
 Members are never extracted by their own paths: the one wanted member (by basename) is copied
-into a private directory named by the archive's sha256, so a hostile archive cannot write
-anywhere else and a second open of the same archive reuses the copy.
+into a directory the caller chose, so a hostile archive cannot write anywhere else. Where that
+directory is, and how long it lives, is `_locate.py`'s business.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -15,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._db import SQLITE_MAGIC
 from ._errors import FlistFormatError
 
 DB_NAME = "flistdb.sqlite3"
+ROCKS_DIR = "rocks"
 _ROCKS_NAMES = ("CURRENT", "IDENTITY", "LOG")
 _ROCKS_PREFIXES = ("MANIFEST-", "OPTIONS-")
 _ROCKS_SUFFIXES = (".sst", ".log", ".ldb")
@@ -28,55 +27,15 @@ def _is_rocks_member(name: str) -> bool:
     return name in _ROCKS_NAMES or name.startswith(_ROCKS_PREFIXES) or name.endswith(_ROCKS_SUFFIXES)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def database_path(folder: Path, kind: str) -> Path:
+    """Where `extract_database(..., folder)` put a database of `kind`."""
+    return folder / DB_NAME if kind == "sqlite" else folder / ROCKS_DIR
 
 
-def locate(path: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> tuple[str, Path]:
-    """Where the database of the flist at `path` is: ("sqlite", file) or ("rocksdb", dir)."""
-    path = Path(path)
-    if path.is_dir():
-        if (path / DB_NAME).is_file():
-            return "sqlite", path / DB_NAME
-        if (path / "CURRENT").is_file():
-            return "rocksdb", path
-        raise FlistFormatError(f"{path}: unknown flist format (a directory without {DB_NAME} or CURRENT)")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(len(SQLITE_MAGIC))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"flist '{path}' does not exist") from None
-    if head == SQLITE_MAGIC:
-        return "sqlite", path
-    return _from_archive(path, Path(workdir))
-
-
-def _from_archive(path: Path, workdir: Path) -> tuple[str, Path]:
-    target = workdir / _sha256(path)
-    if (target / DB_NAME).is_file():
-        return "sqlite", target / DB_NAME
-    if (target / "rocks" / "CURRENT").is_file():
-        return "rocksdb", target / "rocks"
-    workdir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".open-", dir=workdir))
-    try:
-        kind = _copy_members(path, staging)
-        try:
-            os.rename(staging, target)
-        except OSError:  # another process finished first: use its copy
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return (kind, target / DB_NAME) if kind == "sqlite" else (kind, target / "rocks")
-
-
-def _copy_members(path: Path, staging: Path) -> str:
-    rocks = staging / "rocks"
+def extract_database(path: Path, staging: Path) -> str:
+    """Copy the archive's database into `staging`: `flistdb.sqlite3` ("sqlite") or the RocksDB
+    files of a legacy flist into `staging/rocks/` ("rocksdb")."""
+    rocks = staging / ROCKS_DIR
     found_db = False
     found_rocks = False
     try:
@@ -135,13 +94,3 @@ def write_archive(db_path: str | os.PathLike[str], out: str | os.PathLike[str]) 
         Path(temp).unlink(missing_ok=True)
         raise
     return out
-
-
-def archive_bytes_md5(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-

@@ -1,9 +1,9 @@
 """Reading an flist of any supported generation (spec §3.5, §5, §6, §10.2).
 
-    with open_flist("ubuntu.flist") as fl:
+    with open_flist("ubuntu.flist", default_workdir(data_dir)) as fl:
         for entry in fl.walk():
             print(entry.path, entry.kind, oct(entry.mode), entry.size)
-        data = fl.read("etc/hostname", 0, 4096, fl.stores())
+        data = fl.read("etc/hostname", 0, 4096, fl.stores(data_dir=data_dir))
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from collections.abc import Iterator, Sequence
 from zos.fs.store import (CHUNK_SIZE, ChunkStore, backend_url, default_store, fetch_chunk, open_store)
 from zos.fs.store import StoreError
 
-from ._archive import locate
 from ._capnp import decode_aci, decode_dir
 from ._db import EntriesDB, RocksDB, SqliteDB, parse_metadata
 from ._errors import EntryNotFoundError, FlistFormatError, NotADirectoryEntryError
 from ._keys import LEGACY_ROOT_KEY, ROOT_KEY, relpath
+from ._locate import MAX_COPIES, MAX_COPY_BYTES, Location, locate
 from ._model import (SPECIAL_BLOCK, SPECIAL_CHAR, SPECIAL_FIFO, SPECIAL_SOCKET, TAG_DIR, TAG_FILE, TAG_LINK,
                      Aci, Block, Entry, RawDir, RawInode)
 
@@ -35,23 +35,32 @@ _SPECIAL_KIND = {SPECIAL_SOCKET: "socket", SPECIAL_BLOCK: "block", SPECIAL_CHAR:
 _DEFAULT_MODE = {"dir": 0o755, "file": 0o644, "symlink": 0o777}
 
 
-def default_workdir() -> Path:
-    from zos.settings import Settings
-    return Settings().data_dir / "flists"
+def default_workdir(data_dir: str | os.PathLike[str]) -> Path:
+    """`DATA/flists`: where archives opened by zos (CLI, mounts) share their database copies."""
+    return Path(data_dir) / "flists"
 
 
-def open_flist(path: str | os.PathLike[str], workdir: str | os.PathLike[str] | None = None,
-               **options: Any) -> Flist:
+def open_flist(path: str | os.PathLike[str], workdir: str | os.PathLike[str] | None = None, *,
+               max_copies: int = MAX_COPIES, max_copy_bytes: int = MAX_COPY_BYTES, **options: Any) -> Flist:
     """Open a G2 archive (`.flist`), a bare `flistdb.sqlite3`, a native RocksDB directory or a
-    legacy G0/G1 RocksDB flist (directory or archive). Options: `resolve_names` (host
-    passwd/group lookups for ACIs without ids, default True), `default_uid`, `default_gid`,
-    `dir_cache` (decoded directories kept, default 1024)."""
-    kind, db_path = locate(path, workdir or default_workdir())
-    db: EntriesDB = SqliteDB(db_path) if kind == "sqlite" else RocksDB(db_path)
+    legacy G0/G1 RocksDB flist (directory or archive).
+
+    An archive's database is copied out first: into `workdir`, shared by every open of the same
+    archive and bounded to the `max_copies` most recently opened (and `max_copy_bytes`); or,
+    without `workdir`, into a private temporary directory that `close()` removes.
+    Options: `resolve_names` (host passwd/group lookups for ACIs without ids, default True),
+    `default_uid`, `default_gid`, `dir_cache` (decoded directories kept, default 1024)."""
+    location = locate(path, workdir, max_copies, max_copy_bytes)
     try:
-        return Flist(db, Path(path), **options)
+        db: EntriesDB = SqliteDB(location.path) if location.kind == "sqlite" else RocksDB(location.path)
+    except BaseException:
+        location.release()
+        raise
+    try:
+        return Flist(db, Path(path), location=location, **options)
     except BaseException:
         db.close()
+        location.release()
         raise
 
 
@@ -60,9 +69,10 @@ class Flist:
 
     def __init__(self, db: EntriesDB, source: Path, resolve_names: bool = True,
                  default_uid: int = DEFAULT_OWNER, default_gid: int = DEFAULT_OWNER,
-                 dir_cache: int = 1024) -> None:
+                 dir_cache: int = 1024, location: Location | None = None) -> None:
         self.db = db
         self.source = source
+        self._location = location  # released on close (a copy of an archive's database)
         self.resolve_names = resolve_names
         self.default_uid = default_uid
         self.default_gid = default_gid
@@ -260,10 +270,11 @@ class Flist:
     # -- content ------------------------------------------------------------------------------
     def stores(self, extra: Sequence[ChunkStore | str] = (), use_backend: bool = True,
                data_dir: str | os.PathLike[str] | None = None) -> list[ChunkStore]:
-        """Stores to read chunks from, in order (spec §9.3): `extra`, the local default store,
-        then the flist's `metadata.backend`."""
+        """Stores to read chunks from, in order (spec §9.3): `extra`, the local default store
+        (`data_dir/chunks`, when `data_dir` is given), then the flist's `metadata.backend`."""
         result = [open_store(s) if isinstance(s, str) else s for s in extra]
-        result.append(default_store(data_dir))
+        if data_dir is not None:
+            result.append(default_store(data_dir))
         backend = self.metadata.get("backend")
         if use_backend and isinstance(backend, dict) and (backend.get("host") or backend.get("socket")):
             try:
@@ -305,6 +316,8 @@ class Flist:
 
     def close(self) -> None:
         self.db.close()
+        if self._location is not None:
+            self._location.release()
 
     def __enter__(self) -> Flist:
         return self

@@ -1,8 +1,8 @@
 """zos.fs.mount: 0-FS, an flist mounted with FUSE (spec shared/spec/flist-hub-fs.md §10).
 
-    opts = MountOptions(meta="img.flist", target=Path("/mnt/img"), data_dir=settings.data_dir,
-                        storage=["redis://127.0.0.1:6379"], read_only=True)
-    run(opts, settings)        # blocks; prints "mount ready"; `umount(target, data_dir)` stops it
+    opts = MountOptions(meta="img.flist", target=Path("/mnt/img"), data_dir=Path("/var/lib/zos"),
+                        storage=["redis://127.0.0.1:6379"], read_only=True, bus=BusConfig())
+    run(opts)                  # blocks; prints "mount ready"; `umount(target, data_dir)` stops it
 
 Lazy per-chunk reads through a shared, size-bounded plaintext chunk cache (`ChunkCache`),
 stores tried in order with a deadline (`Router`), read-ahead (`Prefetcher`), stable inode

@@ -25,6 +25,7 @@ from typing import Any
 import pyfuse3
 import pyfuse3.asyncio
 
+from zos.bus import BusConfig, connect
 from zos.fs import Flist
 
 from ._cache import DEFAULT_CACHE_SIZE, ChunkCache
@@ -63,6 +64,7 @@ class MountOptions:
     verify_id: bool = True
     cache_fsync: bool = False                # hits are verified by key; fsync only adds durability
     allow_other: bool | None = None          # default: when running as root
+    bus: BusConfig | None = None             # events and I/O samples go to this bus, if given
 
     @property
     def mount_name(self) -> str:
@@ -142,23 +144,20 @@ class _Events:
             return
         try:
             await self.bus.publish(io_subject("fs", self.name), encode_value(io_sample(self.name, self.target, taken, elapsed)),
-                                   headers={"Zos-Type": "io.fs"})
+                                   type="io.fs")
         except Exception as exc:
             log.warning("cannot publish I/O statistics of mount %s: %s", self.name, exc)
 
 
-async def _connect(settings: Any, name: str) -> Any:
-    if settings is None or settings.get("nats") is None:
-        return None
-    from zos.settings import connect_bus
+async def _connect(config: BusConfig, name: str) -> Any:
     try:
-        return await asyncio.wait_for(connect_bus(settings, actor=f"fs:{name}", name=f"zos-fs-{name}"), 10)
+        return await asyncio.wait_for(connect(config, actor=f"fs:{name}", name=f"zos-fs-{name}"), 10)
     except Exception as exc:
-        log.warning("mount %s runs without the bus (cannot connect to %s: %s)", name, settings.nats, exc)
+        log.warning("mount %s runs without the bus (cannot connect to %s: %s)", name, ",".join(config.urls), exc)
         return None
 
 
-async def serve(opts: MountOptions, settings: Any = None, ready: Any = None) -> None:
+async def serve(opts: MountOptions, ready: Any = None) -> None:
     """Mount and serve until unmounted. `ready()` is called once the mount answers."""
     loop = asyncio.get_running_loop()
     name = opts.mount_name
@@ -244,18 +243,18 @@ async def serve(opts: MountOptions, settings: Any = None, ready: Any = None) -> 
             "read_only": opts.read_only, "backend": str(backend) if backend else "",
             "cache": str(cache.root), "storage": [s.url for s in stores[0]], "pid": os.getpid()}
 
-        async def connect() -> None:
+        async def join_bus() -> None:
             # In the background: a configured but unreachable bus never delays or stops a mount.
             nonlocal bus
-            bus = await _connect(settings, name)
+            bus = await _connect(opts.bus, name)
             if bus is None:
                 events.wanted = False
                 events.pending.clear()
             else:
                 await events.connected(bus, mounted)
 
-        events.wanted = settings is not None and settings.get("nats") is not None
-        bus_task = loop.create_task(connect()) if events.wanted else None
+        events.wanted = opts.bus is not None
+        bus_task = loop.create_task(join_bus()) if events.wanted else None
 
         async def publish_stats() -> None:
             while True:
@@ -316,14 +315,14 @@ async def serve(opts: MountOptions, settings: Any = None, ready: Any = None) -> 
             fl.close()
 
 
-def run(opts: MountOptions, settings: Any = None) -> int:
+def run(opts: MountOptions) -> int:
     """Blocking entry point: asyncio loop with pyfuse3 on it; prints `mount ready`."""
     pyfuse3.asyncio.enable()
 
     def ready() -> None:
         print("mount ready", flush=True)
 
-    asyncio.run(serve(opts, settings, ready))
+    asyncio.run(serve(opts, ready))
     # A store call stuck on a dead server (its worker thread blocks up to the store's socket
     # timeout) must not keep the process alive after the unmount: leave without joining it.
     logging.shutdown()

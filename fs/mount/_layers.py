@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from zos.fs import ChunkStore, Flist, StoreError, backend_url, default_store, open_flist, open_store
+from zos.fs import (ChunkStore, Flist, StoreError, backend_url, default_store, default_workdir, open_flist,
+                    open_store)
 
 
 class MountConfigError(Exception):
@@ -55,7 +56,7 @@ def open_layers(sources: list[str], data_dir: Path, dir_cache: int = 1024) -> li
         for source in sources:
             path = fetch_flist(source, data_dir)
             try:
-                layers.append(open_flist(path, workdir=data_dir / "flists", dir_cache=dir_cache))
+                layers.append(open_flist(path, default_workdir(data_dir), dir_cache=dir_cache))
             except Exception as exc:
                 raise MountConfigError(f"cannot open flist '{source}': {exc}") from exc
     except BaseException:

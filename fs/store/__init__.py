@@ -1,9 +1,9 @@
 """Chunk stores: ciphertext chunks by 16-byte id behind one interface (`ChunkStore`).
 
     store = open_store("redis://127.0.0.1:6379")      # or zdb://, http://hub, file:///dir
-    data = fetch_chunk([store, default_store()], block_id, block_key)   # verified plaintext
+    data = fetch_chunk([store, default_store(data_dir)], block_id, block_key)   # verified plaintext
 
-`default_store()` is the embedded store under the zos data directory (`DATA/chunks`).
+`default_store(data_dir)` is the embedded store under the zos data directory (`DATA/chunks`).
 """
 
 from ._base import ChunkStore

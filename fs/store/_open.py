@@ -14,22 +14,20 @@ from ._errors import StoreURLError
 from ._redis import RedisStore
 
 
-def default_store_path(data_dir: str | os.PathLike[str] | None = None) -> Path:
+def default_store_path(data_dir: str | os.PathLike[str]) -> Path:
     """`<zos data dir>/chunks`: where `zos flist create` puts chunks without `--store`, and
     where every reader also looks."""
-    if data_dir is None:
-        from zos.settings import Settings
-        data_dir = Settings().data_dir
     return Path(data_dir) / "chunks"
 
 
-def default_store(data_dir: str | os.PathLike[str] | None = None) -> DirStore:
+def default_store(data_dir: str | os.PathLike[str]) -> DirStore:
     return DirStore(default_store_path(data_dir))
 
 
 def open_store(url: str, token: str | None = None) -> ChunkStore:
     """`zdb://[:pw@]host:port[/ns]`, `redis://`, `ardb://`, `unix://path?namespace=ns`,
-    `http(s)://host[:port][/prefix]`, `file:///dir` or a plain directory path."""
+    `http(s)://host[:port][/prefix]`, `file:///dir` or a plain directory path. An http(s)
+    store authenticates (writes) with `token`, or the URL's `?token=`."""
     if "://" not in url:
         return DirStore(url)
     parts = urlsplit(url)
@@ -38,7 +36,7 @@ def open_store(url: str, token: str | None = None) -> ChunkStore:
     if scheme == "file":
         return DirStore(unquote(parts.path))
     if scheme in ("http", "https"):
-        token = token or query.get("token") or os.environ.get("ZOS_HUB_TOKEN")
+        token = token or query.get("token")
         base = f"{scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
         return HttpStore(base, token)
     if scheme in ("redis", "ardb", "zdb", "unix"):
@@ -63,9 +61,6 @@ def open_store(url: str, token: str | None = None) -> ChunkStore:
                           zdb=query.get("kind", "zdb") == "zdb", hash_mode=query.get("mode") == "hash")
     raise StoreURLError(f"store URL '{url}' has unknown scheme '{scheme}' "
                         "(known: zdb, redis, ardb, unix, http, https, file)")
-
-
-
 
 def backend_url(backend: dict[str, Any]) -> str:
     """`metadata.backend` (spec §7) -> a store URL (`zdb://host:port/namespace`)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -79,7 +80,8 @@ async def test_resize_grows_and_refuses_shrinking(bus: Bus) -> None:
 async def test_copy_then_delete(bus: Bus, tmp_path: Path) -> None:
     src = unique("src")
     await create_vdisk(bus, make_vdisk(src, "4M", "db"))
-    blocks = {i: os.urandom(4096) for i in (0, 5, 900)}
+    rng = random.Random(82)  # the same data every run
+    blocks = {i: rng.randbytes(4096) for i in (0, 5, 900)}
     await fill(bus, src, tmp_path, blocks)
     dst = unique("dst")
     assert await copy_vdisk(bus, src, dst, data_dir=tmp_path) == 3
@@ -93,12 +95,14 @@ async def test_copy_then_delete(bus: Bus, tmp_path: Path) -> None:
     assert await read(bus, src, tmp_path, [0]) == [None]
 
 
-@pytest.mark.parametrize("compression,key", [("lz4", None), ("xz", os.urandom(32))], ids=["lz4", "xz-aes"])
+@pytest.mark.parametrize("compression,key", [("lz4", None), ("xz", random.Random(96).randbytes(32))],
+                         ids=["lz4", "xz-aes"])
 async def test_export_import_round_trip_with_reblocking(bus: Bus, tmp_path: Path, compression: str,
                                                         key: bytes | None) -> None:
     name = unique("exp")
     await create_vdisk(bus, make_vdisk(name, "8M", "cache", block_size=4096))
-    blocks = {0: os.urandom(4096), 1: b"\x07" * 4096, 40: b"\x07" * 4096, 2047: os.urandom(4096)}
+    rng = random.Random(101)  # the same data every run
+    blocks = {0: rng.randbytes(4096), 1: b"\x07" * 4096, 40: b"\x07" * 4096, 2047: rng.randbytes(4096)}
     await fill(bus, name, tmp_path, blocks)
     snapshots = tmp_path / "snapshots"
     progress: list[tuple[int, int]] = []
@@ -122,7 +126,7 @@ async def test_export_import_round_trip_with_reblocking(bus: Bus, tmp_path: Path
     if key:
         with pytest.raises(SnapshotError, match="header does not open"):
             await import_snapshot(bus, unique("bad"), snapshots, snapshot, data_dir=tmp_path,
-                                  key=os.urandom(32))
+                                  key=random.Random(125).randbytes(32))
     # a damaged block is caught, not imported
     victim = stored[0]
     raw = bytearray(victim.read_bytes())
@@ -165,7 +169,7 @@ def test_vdisk_on_a_declared_cluster_boot_dedup_and_template(disk_server: DiskSe
     # an image on the cluster, then a boot vdisk (deduped) using it as template
     image = disk_server.create(size="8M", type="cache", storage=f"cluster:{label}")
     raw = tmp_path / "image.raw"
-    raw.write_bytes(os.urandom(MiB) + bytes(7 * MiB))
+    raw.write_bytes(random.Random(168).randbytes(MiB) + bytes(7 * MiB))
     run("qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", str(raw), disk_server.uri(image))
     boot = disk_server.create(size="8M", type="boot", storage=f"cluster:{label}", template=image)
     run("qemu-img", "compare", "-f", "raw", "-F", "raw", str(raw), disk_server.uri(boot))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import stat
 from pathlib import Path
 
@@ -15,12 +16,13 @@ def make_tree(root: Path) -> Path:
     """Empty/small/CS/CS+1/multi-chunk files, both symlink kinds, a hardlink, a fifo, suid/sgid/
     sticky, a non-UTF-8 name, a deep path, and (as root) a char and a block device."""
     root.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(2018)  # the same contents every run
     (root / "etc").mkdir()
     (root / "etc" / "hostname").write_bytes(b"box\n")
     (root / "empty").write_bytes(b"")
-    (root / "exact").write_bytes(os.urandom(CHUNK_SIZE))
-    (root / "plus1").write_bytes(os.urandom(CHUNK_SIZE + 1))
-    (root / "multi").write_bytes(os.urandom(3 * CHUNK_SIZE + 12345))
+    (root / "exact").write_bytes(rng.randbytes(CHUNK_SIZE))
+    (root / "plus1").write_bytes(rng.randbytes(CHUNK_SIZE + 1))
+    (root / "multi").write_bytes(rng.randbytes(3 * CHUNK_SIZE + 12345))
     (root / "same").write_bytes((root / "etc" / "hostname").read_bytes())  # dedup with hostname
     os.symlink("etc/hostname", root / "rel-link")
     os.symlink("/etc/passwd", root / "abs-link")
@@ -46,11 +48,9 @@ def make_tree(root: Path) -> Path:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """ZOS_DATA for this test, so default stores and archive copies stay in tmp_path."""
-    data = tmp_path / "zos-data"
-    monkeypatch.setenv("ZOS_DATA", str(data))
-    return data
+def data_dir(tmp_path: Path) -> Path:
+    """The data directory a test hands to the library (default store, archive copies)."""
+    return tmp_path / "zos-data"
 
 
 @pytest.fixture

@@ -21,6 +21,6 @@ def test_all_lists_every_public_name(module: types.ModuleType) -> None:
 
 
 def test_fs_reexports_the_reader_api() -> None:
-    for name in ("open_flist", "Entry", "Block", "fetch_chunk", "open_store", "default_store_path",
+    for name in ("open_flist", "Entry", "Block", "fetch_chunk", "open_store", "default_store_path", "file_digest",
                  "ChunkStore", "ChunkMissingError", "EntryNotFoundError"):
         assert name in zos.fs.__all__

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
+import random
 import sqlite3
 import tarfile
 from pathlib import Path
@@ -45,7 +45,7 @@ def test_dotdot_members_are_refused(tmp_path: Path, store: DirStore, name: str) 
     assert not (tmp_path.parent / "evil").exists()
 
 
-def test_absolute_paths_are_made_relative(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_absolute_paths_are_made_relative(tmp_path: Path, store: DirStore) -> None:
     out = _build(tmp_path, _tar([_file("/etc/shadow", b"s")]), store)
     with open_flist(out) as fl:
         assert fl.read("etc/shadow", 0, 5, [store]) == b"s"
@@ -59,7 +59,7 @@ def test_hardlink_escape_is_refused(tmp_path: Path, store: DirStore) -> None:
         _build(tmp_path, _tar([(link, None)]), store)
 
 
-def test_symlinks_are_stored_not_followed(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_symlinks_are_stored_not_followed(tmp_path: Path, store: DirStore) -> None:
     link = tarfile.TarInfo("escape")
     link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc"
     out = _build(tmp_path, _tar([(link, None), _file("escape/passwd", b"p")]), store)
@@ -82,7 +82,8 @@ def test_over_long_path_is_refused(tmp_path: Path, store: DirStore) -> None:
 
 
 def test_truncated_gzip(tmp_path: Path, store: DirStore) -> None:
-    archive = _tar([_file(f"f{i}", os.urandom(5000)) for i in range(20)])
+    rng = random.Random(85)
+    archive = _tar([_file(f"f{i}", rng.randbytes(5000)) for i in range(20)])
     with pytest.raises(FlistFormatError, match="corrupt or truncated"):
         _build(tmp_path, archive[: len(archive) // 2], store)
     assert not (tmp_path / "out.flist").exists()
@@ -114,7 +115,7 @@ def test_fuzz_dir_decoder(data: bytes) -> None:
         pass
 
 
-def test_corrupt_flist_files(tmp_path: Path, data_dir: Path) -> None:
+def test_corrupt_flist_files(tmp_path: Path) -> None:
     (tmp_path / "junk.flist").write_bytes(b"not an flist at all" * 10)
     with pytest.raises(FlistFormatError, match="unknown flist format"):
         open_flist(tmp_path / "junk.flist")
@@ -130,8 +131,7 @@ def test_corrupt_flist_files(tmp_path: Path, data_dir: Path) -> None:
         open_flist(db)
 
 
-def test_sqlite_without_metadata_and_with_blob_keys_and_index(tmp_path: Path, store: DirStore,
-                                                              data_dir: Path) -> None:
+def test_sqlite_without_metadata_and_with_blob_keys_and_index(tmp_path: Path, store: DirStore) -> None:
     """Pre-2019 files (no metadata table), BLOB-typed keys and the documented extra index."""
     builder = FlistBuilder(store)
     builder.add_file("a/b", b"content")
@@ -150,7 +150,7 @@ def test_sqlite_without_metadata_and_with_blob_keys_and_index(tmp_path: Path, st
         assert fl.read("a/b", 0, 100, [store]) == b"content"
 
 
-def test_unknown_archive_members_are_ignored(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_unknown_archive_members_are_ignored(tmp_path: Path, store: DirStore) -> None:
     builder = FlistBuilder(store)
     builder.add_file("f", b"1")
     builder.write(tmp_path / "x.flist")
@@ -178,7 +178,8 @@ def test_missing_and_corrupt_chunks(tmp_path: Path, store: DirStore) -> None:
 def test_failed_build_leaves_nothing(tmp_path: Path, store: DirStore) -> None:
     archive = tmp_path / "in" / "broken.tar.gz"
     archive.parent.mkdir()
-    full = _tar([_file(f"f{i}", os.urandom(20000)) for i in range(10)])
+    rng = random.Random(181)
+    full = _tar([_file(f"f{i}", rng.randbytes(20000)) for i in range(10)])
     archive.write_bytes(full[: len(full) * 2 // 3])
     out = tmp_path / "o" / "t.flist"
     out.parent.mkdir()

@@ -52,7 +52,7 @@ def legacy_copy(source: Path, out: Path, g0_files: dict[bytes, list[Block]] | No
         sink.finish()
 
 
-def test_g1_rocksdb_directory_and_archive(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_g1_rocksdb_directory_and_archive(tmp_path: Path, store: DirStore) -> None:
     builder = FlistBuilder(store)
     builder.add_file("etc/motd", b"legacy hello\n", uid=0, gid=0, uname="1234", gname="root", mode=0o4711)
     builder.add_symlink("etc/link", "motd")
@@ -73,7 +73,7 @@ def test_g1_rocksdb_directory_and_archive(tmp_path: Path, store: DirStore, data_
         assert fl.format == "legacy" and fl.read("etc/motd", 0, 6, [store]) == b"legacy"
 
 
-def test_g0_blocks(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_g0_blocks(tmp_path: Path, store: DirStore) -> None:
     plain = b"from 2017 " * 1000
     block_hash, key, stored = g0_block(plain)
     store.set(block_hash, stored)
@@ -86,7 +86,7 @@ def test_g0_blocks(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
         assert fl.read("old", 5, 10, [store]) == plain[5:15]
 
 
-def test_root_found_by_scan(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_root_found_by_scan(tmp_path: Path, store: DirStore) -> None:
     """Some tools prefixed keys: without the known root key, the root is found by scanning."""
     builder = FlistBuilder(store)
     builder.add_file("a", b"x")

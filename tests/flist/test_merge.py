@@ -17,7 +17,7 @@ def _flist(path: Path, store: DirStore, files: dict[str, bytes], mode: int = 0o6
     return builder.write(path)
 
 
-def test_merge_first_wins_and_recurses(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_merge_first_wins_and_recurses(tmp_path: Path, store: DirStore) -> None:
     a = _flist(tmp_path / "a.flist", store, {"etc/a": b"A", "same": b"from a", "bin/x": b"x"},
                metadata={"backend": {"host": "a", "port": 1}, "entrypoint": ["/a"]})
     b = _flist(tmp_path / "b.flist", store, {"etc/b": b"B", "same": b"from b", "etc/deep/c": b"C",
@@ -41,7 +41,7 @@ def test_merge_first_wins_and_recurses(tmp_path: Path, store: DirStore, data_dir
         assert deep.dirkey == dirkey(b"etc/deep")
 
 
-def test_merge_native_output(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_merge_native_output(tmp_path: Path, store: DirStore) -> None:
     a = _flist(tmp_path / "a.flist", store, {"a": b"1"})
     b = _flist(tmp_path / "b.flist", store, {"b": b"2"})
     with open_flist(a) as fa, open_flist(b) as fb:

@@ -65,7 +65,7 @@ def normalise_links(listing: dict[bytes, dict]) -> dict[bytes, dict]:
     return listing
 
 
-def test_tree_round_trip(tree: Path, tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_tree_round_trip(tree: Path, tmp_path: Path, store: DirStore) -> None:
     stats = create_flist(tree, tmp_path / "t.flist", store)
     assert stats.hardlink == 1 and stats.symlink == 2 and stats.special >= 1
     expected = normalise_links(source_listing(tree))
@@ -94,7 +94,7 @@ def test_tree_round_trip(tree: Path, tmp_path: Path, store: DirStore, data_dir: 
         assert check(fl, [store]) == {"missing": [], "corrupt": []}
 
 
-def test_entries_follow_the_spec_layout(tree: Path, tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_entries_follow_the_spec_layout(tree: Path, tmp_path: Path, store: DirStore) -> None:
     os.unlink(os.path.join(os.fsencode(tree), b"caf\xe9-latin1"))  # pycapnp's Text is UTF-8 only
     create_flist(tree, tmp_path / "t.flist", store)
     with open_flist(tmp_path / "t.flist") as fl:
@@ -129,7 +129,7 @@ def _tar_of(tree: Path, out: Path) -> Path:
     return out
 
 
-def test_tar_round_trip_equals_tree(tree: Path, tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_tar_round_trip_equals_tree(tree: Path, tmp_path: Path, store: DirStore) -> None:
     archive = _tar_of(tree, tmp_path / "src.tar.gz")
     stats = create_flist(archive, tmp_path / "t.flist", store)
     assert stats.hardlink == 1
@@ -138,7 +138,7 @@ def test_tar_round_trip_equals_tree(tree: Path, tmp_path: Path, store: DirStore,
     assert got == expected
 
 
-def test_tar_devices_without_privileges(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_tar_devices_without_privileges(tmp_path: Path, store: DirStore) -> None:
     """Device nodes and foreign owners come from the headers: nothing needs mknod or chown."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
@@ -167,7 +167,7 @@ def test_tar_devices_without_privileges(tmp_path: Path, store: DirStore, data_di
         assert (home.mode, home.uid, home.mtime) == (0o755, 0, 0)
 
 
-def test_hub_and_native_read_back_equal(tree: Path, tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_hub_and_native_read_back_equal(tree: Path, tmp_path: Path, store: DirStore) -> None:
     create_flist(tree, tmp_path / "native", store, format="native")
     with open_flist(tmp_path / "native") as fl:
         assert fl.format == "native"
@@ -181,13 +181,13 @@ def test_hub_and_native_read_back_equal(tree: Path, tmp_path: Path, store: DirSt
 
 
 def test_default_store_is_used_without_flags(tree: Path, tmp_path: Path, data_dir: Path) -> None:
-    create_flist(tree, tmp_path / "t.flist", default_store())
+    create_flist(tree, tmp_path / "t.flist", default_store(data_dir))
     assert (data_dir / "chunks").is_dir()
     with open_flist(tmp_path / "t.flist") as fl:
-        assert fl.read("etc/hostname", 0, 100, fl.stores()) == b"box\n"
+        assert fl.read("etc/hostname", 0, 100, fl.stores(data_dir=data_dir)) == b"box\n"
 
 
-def test_big_directory(tmp_path: Path, data_dir: Path) -> None:
+def test_big_directory(tmp_path: Path) -> None:
     builder = FlistBuilder(None)
     names = [f"f{i:06d}" for i in range(100_500)]
     for name in names:
@@ -200,7 +200,7 @@ def test_big_directory(tmp_path: Path, data_dir: Path) -> None:
         assert fl.lookup("big/f100499").mode == 0o600
 
 
-def test_later_tar_members_replace_earlier(tmp_path: Path, store: DirStore, data_dir: Path) -> None:
+def test_later_tar_members_replace_earlier(tmp_path: Path, store: DirStore) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for content in (b"one", b"two!"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 from pathlib import Path
 
 import pytest
@@ -46,10 +46,10 @@ def test_redis_hash_mode(redis_factory) -> None:
         assert raw.hget("ns1", chunk_id) == cipher and raw.get(chunk_id) is None
 
 
-def test_flist_over_redis(redis_factory, tmp_path: Path, data_dir: Path) -> None:
+def test_flist_over_redis(redis_factory, tmp_path: Path) -> None:
     store = open_store(redis_factory())
     builder = FlistBuilder(store)
-    data = os.urandom(1_280_000)
+    data = random.Random(1_280_000).randbytes(1_280_000)
     builder.add_file("f", data)
     builder.write(tmp_path / "r.flist")
     assert builder.stats.chunks == 3 and builder.stats.chunks_new == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 from zos.fs import DirStore, FlistBuilder
@@ -20,7 +21,7 @@ def _flist(tmp_path: Path, name: str, files: dict[str, bytes], chunks: Path) -> 
 
 def test_overlay_writes_persist_and_reset_wipes_them(tmp_path, mounter) -> None:
     chunks = tmp_path / "chunks"
-    out = _flist(tmp_path, "base", {"etc/conf": b"original\n", "bin/tool": os.urandom(700_000)}, chunks)
+    out = _flist(tmp_path, "base", {"etc/conf": b"original\n", "bin/tool": random.Random(23).randbytes(700_000)}, chunks)
     backend = tmp_path / "backend"
     args = ("--storage", f"file://{chunks}", "--backend", str(backend))
     first = mounter(out, *args)

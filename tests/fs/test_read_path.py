@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import random
 import socket
 import threading
 import time
@@ -21,8 +22,9 @@ CS = CHUNK_SIZE
 
 
 def _small_flist(tmp_path: Path, store, name: str = "small") -> tuple[Path, dict[str, bytes]]:
-    files = {"three": os.urandom(2 * CS + 1000), "five": os.urandom(5 * CS - 7),
-             "tiny": b"hello world\n", "other": os.urandom(CS + 3)}
+    rng = random.Random(name)  # the same contents every run
+    files = {"three": rng.randbytes(2 * CS + 1000), "five": rng.randbytes(5 * CS - 7),
+             "tiny": b"hello world\n", "other": rng.randbytes(CS + 3)}
     builder = FlistBuilder(store)
     builder.add_dir("sub", mode=0o750)
     for fname, data in files.items():

@@ -64,10 +64,3 @@ def hub(tmp_path_factory: pytest.TempPathFactory, nats_url: str) -> Iterator[Run
         running.proc.terminate()
         running.proc.wait(20)
 
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """ZOS_DATA for the test process itself (archive copies, default store)."""
-    data = tmp_path / "zos-data"
-    monkeypatch.setenv("ZOS_DATA", str(data))
-    return data

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 import subprocess
 import tarfile
 import uuid
@@ -39,8 +40,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return tree, tar_gz(tree, tmp / "image.tar.gz")
 
 
-def test_upload_and_read_back_over_http(hub: RunningHub, source: tuple[Path, Path], tmp_path: Path,
-                                        data_dir: Path) -> None:
+def test_upload_and_read_back_over_http(hub: RunningHub, source: tuple[Path, Path], tmp_path: Path) -> None:
     tree, archive = source
     reply = upload(hub, "alice", archive, **{"metadata-author": '"me"', "metadata-entrypoint": '["/x"]'})
     assert reply.status_code == 200, reply.text
@@ -152,11 +152,11 @@ async def test_events_on_the_bus(hub: RunningHub, source: tuple[Path, Path], bus
                     ("flist.deleted", f"{name}-2.flist", "user:alice")]
 
 
-def test_upload_flist_requires_every_chunk(hub: RunningHub, tmp_path: Path, data_dir: Path) -> None:
+def test_upload_flist_requires_every_chunk(hub: RunningHub, tmp_path: Path) -> None:
     local = DirStore(tmp_path / "local")
     src = tmp_path / "t"
     src.mkdir()
-    (src / "unique").write_bytes(os.urandom(700_000))
+    (src / "unique").write_bytes(random.Random(158).randbytes(700_000))  # in no other test
     create_flist(src, tmp_path / "mine.flist", local)
     original = (tmp_path / "mine.flist").read_bytes()
     with hub.client("alice") as alice:
@@ -196,7 +196,7 @@ def test_merge(hub: RunningHub, tmp_path: Path) -> None:
 
 
 def test_chunk_api(hub: RunningHub) -> None:
-    chunk_id, key, cipher = encode_chunk(os.urandom(1000))
+    chunk_id, key, cipher = encode_chunk(random.Random(198).randbytes(1000))
     with hub.client() as public, hub.client("alice") as alice:
         assert public.get("/api/chunks/nothex").status_code == 400
         assert public.get(f"/api/chunks/{chunk_id.hex()}").status_code == 404
@@ -212,7 +212,7 @@ def test_chunk_api(hub: RunningHub) -> None:
         other = encode_chunk(b"never stored")[0].hex()
         missing = public.post("/api/chunks/missing", json=[chunk_id.hex(), other]).json()
         assert missing == {"status": "success", "payload": {"missing": [other]}}
-        big = os.urandom((1 << 20) + 10)
+        big = random.Random(214).randbytes((1 << 20) + 10)
         assert alice.put(f"/api/chunks/{hashlib.blake2b(big, digest_size=16).hexdigest()}",
                          content=big).status_code == 413
         assert public.post("/api/chunks/missing", json=["zz"]).status_code == 400

@@ -4,7 +4,7 @@ and metadata, and an upload through the form with its progress events."""
 from __future__ import annotations
 
 import io
-import os
+import random
 import shutil
 import tarfile
 import uuid
@@ -41,8 +41,9 @@ def browser() -> Iterator[object]:
 
 def _archive(path: Path) -> Path:
     with tarfile.open(path, "w:gz") as tar:
+        rng = random.Random(45)
         for i in range(50):
-            data = os.urandom(20_000)
+            data = rng.randbytes(20_000)
             info = tarfile.TarInfo(f"dir/file{i}")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

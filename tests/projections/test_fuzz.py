@@ -124,7 +124,8 @@ _token = st.sampled_from(["zos", "evt", "job", "node", "a-1", "*", ">", "x_y"])
 @given(st.lists(_token, min_size=1, max_size=5), st.lists(_token.filter(lambda t: t not in "*>"),
                                                          min_size=1, max_size=5))
 def test_compiled_subject_filter_matches_nats_rules(pattern: list, subject: list) -> None:
-    from zos.projections import Projector, subject_matches
+    from zos.bus import subject_matches
+    from zos.projections import Projector
 
     if ">" in pattern[:-1]:
         return  # not a valid NATS filter

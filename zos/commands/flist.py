@@ -15,22 +15,27 @@ from pathlib import Path
 from typing import Any
 
 from zos.fs import (BuildStats, Entry, Flist, FlistError, StoreError, check, convert, create_flist,
-                    default_store, merge, open_flist, open_store)
+                    default_store, default_workdir, merge, open_flist, open_store)
 from zos.settings import Settings
 
 _TYPE_CHAR = {"dir": "d", "file": "-", "symlink": "l", "block": "b", "char": "c", "fifo": "p",
               "socket": "s", "unknown": "?"}
 
 
+def _data_dir() -> Path:
+    """ZOS_DATA (or the TOML file of ZOS_CONFIG): where archive copies and the default store are."""
+    return Settings().data_dir
+
+
 def _open(path: str) -> Flist:
-    return open_flist(path, Settings().data_dir / "flists")
+    return open_flist(path, default_workdir(_data_dir()))
 
 
 def _stores(fl: Flist | None, urls: list[str], token: str | None) -> list:
     explicit = [open_store(url, token) for url in urls]
     if fl is None:
-        return explicit or [default_store(Settings().data_dir)]
-    return fl.stores(explicit, data_dir=Settings().data_dir)
+        return explicit or [default_store(_data_dir())]
+    return fl.stores(explicit, data_dir=_data_dir())
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:
@@ -114,7 +119,7 @@ def _progress() -> Any:
 
 
 def create_cmd(args: argparse.Namespace) -> int:
-    store = open_store(args.store, args.token) if args.store else default_store(Settings().data_dir)
+    store = open_store(args.store, args.token) if args.store else default_store(_data_dir())
     metadata = {}
     for item in args.metadata:
         key, _, text = item.partition("=")

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from zos.settings import Settings, SettingsError, add_nats_flag
+from zos.settings import Settings, SettingsError, add_nats_flag, bus_config
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -88,11 +88,12 @@ def mount_cmd(args: argparse.Namespace) -> int:
         readahead=int(settings.get("readahead", 2)),
         readahead_files=int(settings.get("readahead_files", 8)), fetch_workers=int(settings.get("fetch_workers", 8)),
         stats_interval=float(settings.get("stats_interval", 10.0)),
-        use_backend=not args.no_backend_metadata, cache_fsync=args.cache_fsync)
+        use_backend=not args.no_backend_metadata, cache_fsync=args.cache_fsync,
+        bus=bus_config(settings) if settings.get("nats") is not None else None)
     if args.daemon:
         argv = [a for a in sys.argv[1:] if a != "--daemon"]
         return daemonize(argv, data_dir / "fs" / "logs" / f"{opts.mount_name}.log")
-    return run(opts, settings)
+    return run(opts)
 
 
 def umount_cmd(args: argparse.Namespace) -> int:
