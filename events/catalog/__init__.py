@@ -7,3 +7,4 @@ from . import command, node  # noqa: F401
 from . import disk  # noqa: F401
 from . import hub  # noqa: F401
 from . import fs  # noqa: F401
+from . import vm  # noqa: F401

@@ -1,0 +1,393 @@
+"""`kvm.*` builtins (spec containers-vms §2): one qemu process per VM, driven over QMP.
+
+A VM is created from `media` (nbd URLs served by `zos disk serve`, local raw/qcow2 files,
+cd-roms; the first boots) or a kernel (`kernel`, `initrd`, `cmdline`: an extension used for
+direct kernel boot); `cpu`, `memory` (MiB), `name`, optional `uuid`. Extensions to upstream's
+arguments: `uuid`, `kernel`/`initrd`/`cmdline`, `accel` (kvm | tcg | auto, default auto).
+
+State changes are domain events on `zos.evt.vm.<uuid>` (events/catalog/vm.py). VMs outlive
+the agent: at start the agent reads `DATA/vms/*/vm.json`, reconnects to each live qemu's
+QMP sockets and records `vm.adopted`, or `vm.state_changed` to shutoff for a qemu that died
+while it was away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import subprocess
+import uuid as uuidlib
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from zos.bus import io_subject
+from zos.events import encode_value
+
+from . import _kvm_media as media_
+from . import _kvm_qemu as qemu
+from . import _kvm_vm as vms
+from ._kvm_vm import REGISTRY, Vm
+from ._registry import BuiltinError, Context, arg, builtin, service
+
+log = logging.getLogger("zos.node.kvm")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]{1,64}$")
+SHUTDOWN_WAIT = 30.0
+
+
+# -- arguments -----------------------------------------------------------------------------
+def uuid_arg(args: dict[str, Any], field: str = "uuid") -> str:
+    value = arg(args, field, "str")
+    if not _UUID.match(value):
+        raise BuiltinError(400, f"argument '{field}' has value '{value}': not a uuid")
+    return value.lower()
+
+
+def find(args: dict[str, Any]) -> Vm:
+    uuid = uuid_arg(args)
+    vm = REGISTRY.get(uuid)
+    if vm is None:
+        raise BuiltinError(404, f"couldn't find domain with the uuid {uuid}")
+    return vm
+
+
+def running(args: dict[str, Any]) -> Vm:
+    vm = find(args)
+    if not vm.alive():
+        raise BuiltinError(412, f"VM {vm.uuid} is not running (state {vm.record.get('state')})")
+    return vm
+
+
+def parse_create(args: dict[str, Any]) -> dict[str, Any]:
+    """The checked parameters of kvm.create (upstream's CreateParams plus the extensions)."""
+    name = arg(args, "name", "str", "")
+    if name and not _NAME.match(name):
+        raise BuiltinError(400, f"argument 'name' has value '{name}': use letters, digits and _.@:+- (1-64)")
+    cpu = arg(args, "cpu", "int", 0)
+    memory = arg(args, "memory", "int", 0)
+    if cpu <= 0:
+        raise BuiltinError(400, "CPU is a required parameter")
+    if memory <= 0:
+        raise BuiltinError(400, "Memory is a required parameter")
+    host = psutil.virtual_memory().total // (1024 * 1024)
+    if memory > host:
+        raise BuiltinError(400, f"argument 'memory' is {memory} MiB: more than the host's {host} MiB")
+    if cpu > 255:
+        raise BuiltinError(400, f"argument 'cpu' is {cpu}: at most 255")
+    media = [media_.parse_medium(raw, f"media[{i}]") for i, raw in enumerate(arg(args, "media", "list", []))]
+    kernel = arg(args, "kernel", "str", None)
+    flist = arg(args, "flist", "str", "")
+    if not media and not kernel and not flist:
+        raise BuiltinError(400, "At least one boot media has to be provided (via media or an flist)")
+    if flist:
+        raise BuiltinError(501, "booting from an flist is not supported yet")
+    nics = arg(args, "nics", "list", [])
+    if nics:
+        raise BuiltinError(501, "nics are not supported yet")
+    for field in ("kernel", "initrd"):
+        path = arg(args, field, "str", None)
+        if path is not None and not Path(path).is_file():
+            raise BuiltinError(400, f"argument '{field}' has value '{path}': no such file")
+    uuid = uuid_arg(args) if args.get("uuid") else str(uuidlib.uuid4())
+    return {"uuid": uuid, "name": name or f"vm-{uuid[:8]}", "cpu": cpu, "memory": memory,
+            "media": [m.as_dict() for m in media], "kernel": kernel, "initrd": arg(args, "initrd", "str", None),
+            "cmdline": arg(args, "cmdline", "str", None), "flist": flist, "nics": nics,
+            "config": arg(args, "config", "dict", {}), "mount": arg(args, "mount", "list", []),
+            "port": arg(args, "port", "dict", {}), "tags": list(arg(args, "tags", "list", [])),
+            "accel": arg(args, "accel", "str", None)}
+
+
+def file_format(path: str) -> str:
+    """raw or qcow2 (qemu-img's verdict); a missing file is a 400."""
+    if not Path(path).exists():
+        raise BuiltinError(400, f"medium '{path}': no such file")
+    try:
+        out = subprocess.run(["qemu-img", "info", "--output=json", "-U", path], capture_output=True,
+                             text=True, timeout=30)
+        fmt = json.loads(out.stdout).get("format", "raw")
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return "raw"
+    return fmt if fmt in ("raw", "qcow2") else "raw"
+
+
+def disk_specs(media: list[dict[str, Any]], start: int = 0) -> tuple[list[dict], list[dict], dict[str, dict]]:
+    blockdevs, devices, disks = [], [], {}
+    for i, raw in enumerate(media, start):
+        medium = media_.Medium(**raw)
+        fmt = None if medium.is_nbd else file_format(medium.path)
+        node, device_id = f"drive{i}", f"disk{i}"
+        blockdevs.append(media_.blockdev(medium, node, fmt))
+        devices.append(media_.device(medium, node, device_id, boot=(i == 0)))
+        disks[device_id] = medium.as_dict()
+    return blockdevs, devices, disks
+
+
+# -- life of a qemu ------------------------------------------------------------------------
+async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = None) -> Vm:
+    """Start a qemu for `params` and watch it; a failure leaves nothing behind."""
+    uuid = params["uuid"]
+    if REGISTRY.get(uuid) is not None:
+        raise BuiltinError(412, f"a VM with uuid {uuid} already exists on this node")
+    if REGISTRY.by_name(params["name"]) is not None:
+        raise BuiltinError(412, f"a VM named '{params['name']}' already exists on this node")
+    accel = await asyncio.to_thread(qemu.choose_accel, params.get("accel"))
+    directory = vms.vms_dir(ctx.config) / uuid
+    directory.mkdir(parents=True)
+    record = {**params, "accel": accel, "node": ctx.node_id, "state": None, "pid": None}
+    vm = Vm(directory, record)
+    REGISTRY.vms[uuid] = vm
+    try:
+        blockdevs, devices, disks = await asyncio.to_thread(disk_specs, params["media"])
+        record["disks"], record["next_disk"] = disks, len(disks)
+        argv = qemu.qemu_argv(uuid=uuid, name=params["name"], cpu=params["cpu"], memory=params["memory"],
+                              accel=accel, directory=directory, blockdevs=blockdevs, devices=devices,
+                              kernel=params.get("kernel"), initrd=params.get("initrd"),
+                              cmdline=params.get("cmdline"), incoming=incoming)
+        vm.save()
+        record["pid"] = await asyncio.to_thread(qemu.start, argv, directory)
+        record["state"] = "paused" if incoming else "running"
+        vm.save()
+        vms.start_watcher(ctx.agent, vm, await vms.connect_events(vm))
+    except BaseException:
+        vm.leaving = True
+        pid = record.get("pid") or qemu.read_pid(directory)
+        if pid:
+            await asyncio.to_thread(qemu.kill, pid, uuid)
+        REGISTRY.forget(vm)
+        raise
+    return vm
+
+
+async def end(vm: Vm, graceful: float = 0.0) -> str:
+    """Stop the VM's qemu: ACPI power-down and up to `graceful` seconds for the guest, then
+    `quit`, then SIGKILL. Returns how it ended."""
+    how = "destroyed"
+    if vm.alive() and graceful > 0:
+        with contextlib.suppress(BuiltinError):
+            await vm.execute("system_powerdown", timeout=5)
+            if await asyncio.to_thread(qemu.wait_gone, vm.pid, vm.uuid, graceful):
+                how = "guest powered off"
+        if how != "guest powered off":
+            how = f"guest did not power off within {graceful:g} s: stopped"
+    if vm.alive():
+        with contextlib.suppress(BuiltinError):
+            await vm.execute("quit", timeout=5)
+        if not await asyncio.to_thread(qemu.wait_gone, vm.pid, vm.uuid, 5.0):
+            await asyncio.to_thread(qemu.kill, vm.pid, vm.uuid)
+    if vm.watcher is not None:
+        vm.watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await vm.watcher
+        vm.watcher = None
+    vms.release(vm)
+    return how
+
+
+# -- commands ------------------------------------------------------------------------------
+@builtin("kvm.create")
+async def create(args: dict, ctx: Context) -> str:
+    params = parse_create(args)
+    vm = await launch(ctx, params)
+    ctx.emit("vm.created", "vm", vm.uuid, {
+        "uuid": vm.uuid, "name": params["name"], "node": ctx.node_id, "cpu": params["cpu"],
+        "memory": params["memory"], "media": params["media"], "nics": params["nics"],
+        "accel": vm.record["accel"], "pid": vm.pid, "tags": params["tags"], "flist": params["flist"]})
+    return vm.uuid
+
+
+@builtin("kvm.destroy")
+async def destroy(args: dict, ctx: Context) -> None:
+    vm = find(args)
+    async with vm.lock:
+        vm.leaving = True
+        how = await end(vm)
+        REGISTRY.forget(vm)
+    ctx.emit("vm.destroyed", "vm", vm.uuid, {"uuid": vm.uuid, "node": ctx.node_id, "reason": how})
+
+
+@builtin("kvm.shutdown")
+async def shutdown(args: dict, ctx: Context) -> None:
+    """ACPI power-down, then up to `timeout` seconds (default 30) before qemu is stopped."""
+    vm = running(args)
+    wait = arg(args, "timeout", "float", SHUTDOWN_WAIT)
+    async with vm.lock:
+        vm.leaving = True
+        try:
+            how = await end(vm, graceful=max(wait, 0.1))
+        finally:
+            vm.leaving = False
+        await vms.set_state(ctx.agent, vm, "shutoff", how, ctx.emit)
+
+
+async def _simple(args: dict, ctx: Context, command: str, events: tuple[str, ...], state: str,
+                  reason: str) -> None:
+    vm = running(args)
+    async with vm.lock:
+        vm.expect(*events)
+        try:
+            await vm.execute(command)
+        except BuiltinError as exc:
+            for event in events:
+                with contextlib.suppress(ValueError):
+                    vm.expected.remove(event)
+            raise BuiltinError(exc.code, f"failed to {reason} machine: {exc.message}") from None
+        await vms.set_state(ctx.agent, vm, state, reason, ctx.emit)
+
+
+@builtin("kvm.pause")
+async def pause(args: dict, ctx: Context) -> None:
+    await _simple(args, ctx, "stop", ("STOP",), "paused", "pause")
+
+
+@builtin("kvm.resume")
+async def resume(args: dict, ctx: Context) -> None:
+    await _simple(args, ctx, "cont", ("RESUME",), "running", "resume")
+
+
+@builtin("kvm.reset")
+async def reset(args: dict, ctx: Context) -> None:
+    await _simple(args, ctx, "system_reset", ("RESET",), "running", "reset")
+
+
+@builtin("kvm.reboot")
+async def reboot(args: dict, ctx: Context) -> None:
+    # qemu has no guest-cooperative reboot request; upstream's libvirt default is a reset too
+    await _simple(args, ctx, "system_reset", ("RESET",), "running", "reboot")
+
+
+async def describe(vm: Vm, index: int) -> dict[str, Any]:
+    record = vm.record
+    params = {key: record.get(key) for key in ("name", "cpu", "memory", "flist", "mount", "media",
+                                               "config", "nics", "port", "tags")}
+    return {"id": index, "uuid": vm.uuid, "name": record.get("name"), "state": await vms.live_state(vm),
+            "vnc": -1, "tags": record.get("tags") or [], "ifctargets": [], "default_ip": "",
+            "accel": record.get("accel"), "params": params}
+
+
+@builtin("kvm.list")
+async def list_vms(args: dict, ctx: Context) -> list[dict[str, Any]]:
+    return [await describe(vm, i) for i, vm in enumerate(sorted(REGISTRY.vms.values(),
+                                                               key=lambda v: v.record.get("name", "")), 1)]
+
+
+@builtin("kvm.get")
+async def get(args: dict, ctx: Context) -> dict[str, Any]:
+    has_uuid, has_name = bool(args.get("uuid")), bool(args.get("name"))
+    if has_uuid == has_name:
+        raise BuiltinError(400, "Must supply either Name or UUID")
+    vm = find(args) if has_uuid else REGISTRY.by_name(arg(args, "name", "str"))
+    if vm is None:
+        raise BuiltinError(404, f"couldn't find domain with the name {args.get('name')}")
+    ordered = sorted(REGISTRY.vms.values(), key=lambda v: v.record.get("name", ""))
+    return await describe(vm, ordered.index(vm) + 1)
+
+
+def _cpu_times(pid: int, thread_ids: list[int]) -> list[dict[str, Any]]:
+    ticks = 100
+    out = []
+    for tid in thread_ids:
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            time_ns = (int(fields[11]) + int(fields[12])) * 1_000_000_000 // ticks
+        except (OSError, IndexError, ValueError):
+            time_ns = 0
+        out.append({"State": 1, "Time": time_ns})
+    return out
+
+
+async def stats(vm: Vm) -> dict[str, Any]:
+    """Counters from QMP: vcpu times, per-disk block stats (upstream's Go field names)."""
+    cpus = await vm.execute("query-cpus-fast")
+    blocks = await vm.execute("query-blockstats")
+    balloon_mib = vm.record.get("memory")
+    block = []
+    for item in blocks:
+        s = item.get("stats", {})
+        block.append({"Name": item.get("qdev") or item.get("node-name") or item.get("device"),
+                      "RdBytes": s.get("rd_bytes", 0), "RdTimes": s.get("rd_operations", 0),
+                      "WrBytes": s.get("wr_bytes", 0), "WrTimes": s.get("wr_operations", 0)})
+    vcpu = await asyncio.to_thread(_cpu_times, vm.pid, [c.get("thread-id", 0) for c in cpus])
+    return {"Vcpu": vcpu, "Net": [], "Block": block, "Memory": balloon_mib, "accel": vm.record.get("accel")}
+
+
+@builtin("kvm.info")
+async def info(args: dict, ctx: Context) -> dict[str, Any]:
+    return await stats(running(args))
+
+
+async def sample(agent: Any, vm: Vm) -> dict[str, Any]:
+    """One monitor sample of a VM: fed to the agent's aggregator (kvm.* keys, id = uuid)
+    and published on `zos.io.vm.<uuid>`."""
+    found = await stats(vm)
+    tags = {"id": vm.uuid, "type": "virt"}
+    feed = agent.aggregator.feed
+    feed("kvm.memory.max", found["Memory"] or 0, "A", tags)
+    feed("kvm.cpu.time", sum(c["Time"] for c in found["Vcpu"]) / 1e9, "D", tags)
+    for nr, cpu in enumerate(found["Vcpu"]):
+        feed("kvm.vcpu.time", cpu["Time"] / 1e9, "D", {**tags, "id": f"{vm.uuid}", "nr": str(nr)})
+    for disk in found["Block"]:
+        dtags = {**tags, "id": vm.uuid, "disk": str(disk["Name"])}
+        feed("kvm.disk.rdbytes", disk["RdBytes"], "D", dtags)
+        feed("kvm.disk.wrbytes", disk["WrBytes"], "D", dtags)
+        feed("kvm.disk.iops.read", disk["RdTimes"], "D", dtags)
+        feed("kvm.disk.iops.write", disk["WrTimes"], "D", dtags)
+    payload = {"uuid": vm.uuid, "node": agent.node_id, "cpu_time_ns": sum(c["Time"] for c in found["Vcpu"]),
+               "block": found["Block"], "net": found["Net"]}
+    try:
+        await agent.bus.publish(io_subject("vm", vm.uuid), encode_value(payload), type="io.vm")
+    except Exception as exc:  # statistics are best effort
+        log.warning("cannot publish I/O statistics of VM %s: %s", vm.uuid, exc)
+    return payload
+
+
+@builtin("kvm.monitor")
+async def monitor(args: dict, ctx: Context) -> None:
+    for vm in list(REGISTRY.vms.values()):
+        if vm.alive():
+            with contextlib.suppress(BuiltinError):
+                await sample(ctx.agent, vm)
+
+
+@builtin("kvm.infops")
+async def infops(args: dict, ctx: Context) -> dict[str, Any]:
+    vm = find(args)
+    return ctx.agent.aggregator.query(tags={"id": vm.uuid})
+
+
+# -- agent start: re-adopt -----------------------------------------------------------------
+@service
+async def adopt(agent: Any) -> None:
+    for vm in REGISTRY.load(agent.config):
+        if vm.alive():
+            try:
+                connection = await vms.connect_events(vm)
+            except BuiltinError as exc:
+                log.warning("VM %s: qemu pid %s runs but QMP does not answer: %s", vm.uuid, vm.pid, exc)
+                continue
+            vms.start_watcher(agent, vm, connection)
+            state = await vms.live_state(vm)
+            vm.record["state"] = state
+            vm.save()
+            await agent.record("vm.adopted", "vm", vm.uuid, {
+                "uuid": vm.uuid, "name": vm.record.get("name", ""), "node": agent.node_id,
+                "state": state, "pid": vm.pid})
+        elif vm.record.get("state") != "shutoff":
+            vms.release(vm)
+            await vms.set_state(agent, vm, "shutoff", "qemu exited while the agent was away")
+    agent.spawn(_monitor_loop(agent))
+
+
+async def _monitor_loop(agent: Any, interval: float = 30.0) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        for vm in list(REGISTRY.vms.values()):
+            if vm.alive():
+                with contextlib.suppress(Exception):
+                    await sample(agent, vm)
+
+
