@@ -116,7 +116,7 @@ def device(medium: Medium, node: str, device_id: str, boot: bool) -> dict[str, A
     else:
         found = {"driver": "virtio-blk-pci", "drive": node, "id": device_id}
     if boot:
-        found["bootindex"] = 0
+        found["bootindex"] = 1  # 0 is taken by -kernel's option rom when there is one
     return found
 
 
