@@ -130,6 +130,9 @@ def iotune_args(args: dict[str, Any]) -> dict[str, int]:
     for name in IOTUNE_FIELDS:
         if name in args:
             found[name] = _uint(args, name)
+    for name in IOTUNE_FIELDS:  # a burst length of 0 is refused: 1 second is qemu's default
+        if name.endswith("_length") and found[name] == 0:
+            found[name] = 1
     return found
 
 

@@ -63,7 +63,7 @@ async def run(qmp: QMPClient, command: str, arguments: dict[str, Any] | None = N
         return await asyncio.wait_for(qmp.execute(command, arguments), timeout)
     except ExecuteError as exc:
         raise BuiltinError(400 if exc.error_class == "GenericError" else 500,
-                           f"qemu refused {command}: {exc.error.desc}") from None
+                           f"qemu refused {command}: {exc.error.error.desc}") from None
     except TimeoutError:
         raise BuiltinError(500, f"qemu did not answer {command} within {timeout:.0f} s") from None
     except (QMPError, OSError) as exc:

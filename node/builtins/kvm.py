@@ -391,3 +391,94 @@ async def _monitor_loop(agent: Any, interval: float = 30.0) -> None:
                     await sample(agent, vm)
 
 
+
+
+# -- hotplug -------------------------------------------------------------------------------
+def _attached(vm: Vm, url: str) -> str | None:
+    return next((device for device, medium in (vm.record.get("disks") or {}).items()
+                 if medium["url"] == url), None)
+
+
+async def _device_gone(vm: Vm, device: str, timeout: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await vm.execute("qom-get", {"path": f"/machine/peripheral/{device}", "property": "type"}, timeout=5)
+        except BuiltinError:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+
+
+@builtin("kvm.attach_disk")
+async def attach_disk(args: dict, ctx: Context) -> None:
+    vm = running(args)
+    medium = media_.parse_medium(arg(args, "media", "dict"), "media")
+    async with vm.lock:
+        if _attached(vm, medium.url):
+            raise BuiltinError(412, "The disk you tried is already attached to the vm")
+        index = vm.record.get("next_disk", 0)
+        node, device = f"drive{index}", f"disk{index}"
+        fmt = None if medium.is_nbd else await asyncio.to_thread(file_format, medium.path)
+        try:
+            await vm.execute("blockdev-add", media_.blockdev(medium, node, fmt))
+        except BuiltinError as exc:
+            raise BuiltinError(exc.code, f"failed to attach device: {exc.message}") from None
+        try:
+            await vm.execute("device_add", media_.device(medium, node, device, boot=False))
+        except BuiltinError as exc:
+            with contextlib.suppress(BuiltinError):
+                await vm.execute("blockdev-del", {"node-name": node})
+            raise BuiltinError(exc.code, f"failed to attach device: {exc.message}") from None
+        vm.record.setdefault("disks", {})[device] = medium.as_dict()
+        vm.record["next_disk"] = index + 1
+        vm.record["media"] = [*vm.record.get("media", []), medium.as_dict()]
+        vm.save()
+    ctx.emit("vm.disk_attached", "vm", vm.uuid, {"uuid": vm.uuid, "node": ctx.node_id,
+                                                 "media": medium.as_dict(), "device": device})
+
+
+@builtin("kvm.detach_disk")
+async def detach_disk(args: dict, ctx: Context) -> None:
+    vm = running(args)
+    medium = media_.parse_medium(arg(args, "media", "dict"), "media")
+    wait = arg(args, "timeout", "float", 10.0)
+    async with vm.lock:
+        device = _attached(vm, medium.url)
+        if device is None:
+            raise BuiltinError(404, "The disk you tried is not attached to the vm")
+        try:
+            await vm.execute("device_del", {"id": device})
+        except BuiltinError as exc:
+            raise BuiltinError(exc.code, f"failed to detach device: {exc.message}") from None
+        if not await _device_gone(vm, device, wait):
+            raise BuiltinError(500, f"failed to detach device: timeout (the guest did not release "
+                                    f"{device} within {wait:g} s)")
+        with contextlib.suppress(BuiltinError):
+            await vm.execute("blockdev-del", {"node-name": f"drive{device[len('disk'):]}"})
+        gone = vm.record["disks"].pop(device)
+        vm.record["media"] = [m for m in vm.record.get("media", []) if m["url"] != gone["url"]]
+        vm.save()
+    ctx.emit("vm.disk_detached", "vm", vm.uuid, {"uuid": vm.uuid, "node": ctx.node_id,
+                                                 "media": gone, "device": device})
+
+
+@builtin("kvm.limit_disk_io")
+async def limit_disk_io(args: dict, ctx: Context) -> None:
+    vm = running(args)
+    medium = media_.parse_medium(arg(args, "media", "dict"), "media")
+    iotune = media_.iotune_args(args)
+    device = _attached(vm, medium.url)
+    if device is None:
+        raise BuiltinError(404, "The disk you tried is not attached to the vm")
+    group = arg(args, "groupname", "str", "")
+    qdev = device if vm.record["disks"][device].get("bus") == "ide" else f"/machine/peripheral/{device}/virtio-backend"
+    try:
+        await vm.execute("block_set_io_throttle", {"id": qdev, **iotune, **({"group": group} if group else {})})
+    except BuiltinError as exc:
+        raise BuiltinError(exc.code, f"failed to tune disk: {exc.message}") from None
+    vm.record.setdefault("iotune", {})[device] = iotune
+    vm.save()
+    ctx.emit("vm.disk_limited", "vm", vm.uuid, {"uuid": vm.uuid, "node": ctx.node_id, "device": device,
+                                                "iotune": iotune})
