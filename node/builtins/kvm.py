@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from zos.bus import io_subject
+from zos.bus import call, free_port, io_subject
 from zos.events import encode_value
 
 from . import _kvm_media as media_
@@ -128,18 +128,28 @@ def disk_specs(media: list[dict[str, Any]], start: int = 0) -> tuple[list[dict],
 
 
 # -- life of a qemu ------------------------------------------------------------------------
-async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = None) -> Vm:
-    """Start a qemu for `params` and watch it; a failure leaves nothing behind."""
+PARAMS = ("uuid", "name", "cpu", "memory", "media", "kernel", "initrd", "cmdline", "flist", "nics",
+          "config", "mount", "port", "tags", "accel")
+
+
+async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = None,
+                 again: Vm | None = None) -> Vm:
+    """Start a qemu for `params` and watch it; a failure leaves nothing behind (for `again`,
+    a halted VM started anew, its record stays, still halted)."""
     uuid = params["uuid"]
-    if REGISTRY.get(uuid) is not None:
-        raise BuiltinError(412, f"a VM with uuid {uuid} already exists on this node")
-    if REGISTRY.by_name(params["name"]) is not None:
-        raise BuiltinError(412, f"a VM named '{params['name']}' already exists on this node")
+    if again is None:
+        if REGISTRY.get(uuid) is not None:
+            raise BuiltinError(412, f"a VM with uuid {uuid} already exists on this node")
+        if REGISTRY.by_name(params["name"]) is not None:
+            raise BuiltinError(412, f"a VM named '{params['name']}' already exists on this node")
     accel = await asyncio.to_thread(qemu.choose_accel, params.get("accel"))
     directory = vms.vms_dir(ctx.config) / uuid
-    directory.mkdir(parents=True)
-    record = {**params, "accel": accel, "node": ctx.node_id, "state": None, "pid": None}
-    vm = Vm(directory, record)
+    directory.mkdir(parents=True, exist_ok=again is not None)
+    record = {**(again.record if again else {}), **params, "accel": accel, "node": ctx.node_id,
+              "state": None if again is None else again.record.get("state"), "pid": None}
+    vm = again or Vm(directory, record)
+    vm.record = record
+    vm.leaving = False
     REGISTRY.vms[uuid] = vm
     try:
         blockdevs, devices, disks = await asyncio.to_thread(disk_specs, params["media"])
@@ -158,7 +168,10 @@ async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = No
         pid = record.get("pid") or qemu.read_pid(directory)
         if pid:
             await asyncio.to_thread(qemu.kill, pid, uuid)
-        REGISTRY.forget(vm)
+        if again is None:
+            REGISTRY.forget(vm)
+        else:
+            vms.release(vm)
         raise
     return vm
 
@@ -200,6 +213,20 @@ async def create(args: dict, ctx: Context) -> str:
     return vm.uuid
 
 
+@builtin("kvm.start")
+async def start(args: dict, ctx: Context) -> None:
+    """Start a halted VM again with the parameters it was created with (an extension: upstream's
+    VMs were transient; the orchestrator's `start` needs it)."""
+    vm = find(args)
+    async with vm.lock:
+        if vm.alive():
+            raise BuiltinError(412, f"VM {vm.uuid} is already running")
+        params = {key: vm.record.get(key) for key in PARAMS}
+        await launch(ctx, params, again=vm)
+        vm.record["state"] = "shutoff"
+        await vms.set_state(ctx.agent, vm, "running", "start", ctx.emit)
+
+
 @builtin("kvm.destroy")
 async def destroy(args: dict, ctx: Context) -> None:
     vm = find(args)
@@ -212,13 +239,15 @@ async def destroy(args: dict, ctx: Context) -> None:
 
 @builtin("kvm.shutdown")
 async def shutdown(args: dict, ctx: Context) -> None:
-    """ACPI power-down, then up to `timeout` seconds (default 30) before qemu is stopped."""
+    """ACPI power-down, then up to `timeout` seconds (default 30) before qemu is stopped;
+    `timeout` 0 stops qemu at once (the API's `stop`)."""
     vm = running(args)
     wait = arg(args, "timeout", "float", SHUTDOWN_WAIT)
     async with vm.lock:
         vm.leaving = True
         try:
-            how = await end(vm, graceful=max(wait, 0.1))
+            how = await end(vm, graceful=max(wait, 0.0))
+            how = "stopped" if wait <= 0 else how
         finally:
             vm.leaving = False
         await vms.set_state(ctx.agent, vm, "shutoff", how, ctx.emit)
@@ -308,7 +337,10 @@ async def stats(vm: Vm) -> dict[str, Any]:
     block = []
     for item in blocks:
         s = item.get("stats", {})
-        block.append({"Name": item.get("qdev") or item.get("node-name") or item.get("device"),
+        qdev = item.get("qdev") or ""
+        name = qdev.split("/")[3] if qdev.startswith("/machine/peripheral/") else (
+            qdev or item.get("node-name") or item.get("device"))
+        block.append({"Name": name,
                       "RdBytes": s.get("rd_bytes", 0), "RdTimes": s.get("rd_operations", 0),
                       "WrBytes": s.get("wr_bytes", 0), "WrTimes": s.get("wr_operations", 0)})
     vcpu = await asyncio.to_thread(_cpu_times, vm.pid, [c.get("thread-id", 0) for c in cpus])
@@ -324,14 +356,16 @@ async def sample(agent: Any, vm: Vm) -> dict[str, Any]:
     """One monitor sample of a VM: fed to the agent's aggregator (kvm.* keys, id = uuid)
     and published on `zos.io.vm.<uuid>`."""
     found = await stats(vm)
-    tags = {"id": vm.uuid, "type": "virt"}
+    # keys as upstream's monitor (`id` = the VM, `<vm>.<disk>`, `<vm>.<vcpu>`); `vm` lets
+    # kvm.infops find every metric of one VM
+    tags = {"id": vm.uuid, "type": "virt", "vm": vm.uuid}
     feed = agent.aggregator.feed
     feed("kvm.memory.max", found["Memory"] or 0, "A", tags)
     feed("kvm.cpu.time", sum(c["Time"] for c in found["Vcpu"]) / 1e9, "D", tags)
     for nr, cpu in enumerate(found["Vcpu"]):
-        feed("kvm.vcpu.time", cpu["Time"] / 1e9, "D", {**tags, "id": f"{vm.uuid}", "nr": str(nr)})
+        feed("kvm.vcpu.time", cpu["Time"] / 1e9, "D", {**tags, "id": f"{vm.uuid}.{nr}", "nr": str(nr)})
     for disk in found["Block"]:
-        dtags = {**tags, "id": vm.uuid, "disk": str(disk["Name"])}
+        dtags = {**tags, "id": f"{vm.uuid}.{disk['Name']}"}
         feed("kvm.disk.rdbytes", disk["RdBytes"], "D", dtags)
         feed("kvm.disk.wrbytes", disk["WrBytes"], "D", dtags)
         feed("kvm.disk.iops.read", disk["RdTimes"], "D", dtags)
@@ -356,7 +390,7 @@ async def monitor(args: dict, ctx: Context) -> None:
 @builtin("kvm.infops")
 async def infops(args: dict, ctx: Context) -> dict[str, Any]:
     vm = find(args)
-    return ctx.agent.aggregator.query(tags={"id": vm.uuid})
+    return ctx.agent.aggregator.query(tags={"vm": vm.uuid})
 
 
 # -- agent start: re-adopt -----------------------------------------------------------------
@@ -482,3 +516,77 @@ async def limit_disk_io(args: dict, ctx: Context) -> None:
     vm.save()
     ctx.emit("vm.disk_limited", "vm", vm.uuid, {"uuid": vm.uuid, "node": ctx.node_id, "device": device,
                                                 "iotune": iotune})
+
+
+# -- live migration ------------------------------------------------------------------------
+def _target_node(desturi: str) -> str:
+    """`desturi` names the target agent: its node id, or `zos://<node id>`."""
+    node = desturi[len("zos://"):] if desturi.startswith("zos://") else desturi
+    if not node or "/" in node or ":" in node:
+        raise BuiltinError(400, f"argument 'desturi' has value '{desturi}': not a node id (or zos://<node>)")
+    return node
+
+
+@builtin("kvm.prepare_migration_target")
+async def prepare_migration_target(args: dict, ctx: Context) -> dict[str, Any]:
+    """Run on the target: a qemu with the VM's parameters waiting for the incoming state on
+    `host` (default loopback) and `migration_port` (default: a free one). Returns {uri}. (Upstream took only nics and
+    port and lost the rest; the source sends everything here.)"""
+    params = parse_create(args)
+    host = arg(args, "host", "str", "127.0.0.1")
+    port = arg(args, "migration_port", "int", 0) or free_port()
+    uri = f"tcp:{host}:{port}"
+    await launch(ctx, params, incoming=uri)
+    return {"uri": uri}
+
+
+async def _migration_done(vm: Vm, timeout: float) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await vm.execute("query-migrate", timeout=10)
+        if status.get("status") in ("completed", "failed", "cancelled"):
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            with contextlib.suppress(BuiltinError):
+                await vm.execute("migrate_cancel")
+            return {"status": "failed", "error-desc": f"not done within {timeout:g} s"}
+        await asyncio.sleep(0.1)
+
+
+@builtin("kvm.migrate")
+async def migrate(args: dict, ctx: Context) -> None:
+    """Live-migrate to another agent: it prepares a waiting qemu, this qemu streams its state,
+    then this one ends and `vm.migrated` moves the VM to the target."""
+    vm = running(args)
+    target = _target_node(arg(args, "desturi", "str"))
+    if target == ctx.node_id:
+        raise BuiltinError(400, f"argument 'desturi': the VM already runs on node '{target}'")
+    timeout = arg(args, "timeout", "float", 300.0)
+    params = {key: vm.record.get(key) for key in PARAMS if vm.record.get(key) is not None}
+    params["accel"] = vm.record.get("accel")
+    async with vm.lock:
+        prepared = await call(ctx.agent.bus, target, "kvm.prepare_migration_target", params, timeout=120)
+        if not prepared.ok:
+            raise BuiltinError(prepared.code if prepared.code in (400, 404, 412) else 500,
+                               f"failed to migrate machine: target {target}: {prepared.value()}")
+        uri = prepared.value()["uri"]
+        vm.expect("STOP")
+        try:
+            await vm.execute("migrate", {"uri": uri})
+            status = await _migration_done(vm, timeout)
+        except BaseException:
+            status = {"status": "failed", "error-desc": "migrate command failed"}
+            raise
+        finally:
+            if status.get("status") != "completed":
+                with contextlib.suppress(ValueError):
+                    vm.expected.remove("STOP")
+                with contextlib.suppress(Exception):
+                    await call(ctx.agent.bus, target, "kvm.destroy", {"uuid": vm.uuid}, timeout=60)
+        if status["status"] != "completed":
+            raise BuiltinError(500, f"failed to migrate machine: {status.get('error-desc', status['status'])}")
+        vm.leaving = True
+        await end(vm)
+        REGISTRY.forget(vm)
+    ctx.emit("vm.migrated", "vm", vm.uuid, {"uuid": vm.uuid, "source": ctx.node_id, "target": target,
+                                            "node": target})
