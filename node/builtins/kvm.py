@@ -205,6 +205,9 @@ async def end(vm: Vm, graceful: float = 0.0) -> str:
 @builtin("kvm.create")
 async def create(args: dict, ctx: Context) -> str:
     params = parse_create(args)
+    tags = getattr(getattr(ctx.job, "cmd", None), "tags", None)
+    if tags:  # upstream: the VM's tags are the command's
+        params["tags"] = list(tags)
     vm = await launch(ctx, params)
     ctx.emit("vm.created", "vm", vm.uuid, {
         "uuid": vm.uuid, "name": params["name"], "node": ctx.node_id, "cpu": params["cpu"],
