@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from . import _kvm_net as net
 from . import _kvm_qemu as qemu
 from . import _kvm_qmp as qmp
 
@@ -161,13 +162,21 @@ async def _watch(agent: Any, vm: Vm, connection: Any) -> None:
     await asyncio.to_thread(qemu.wait_gone, vm.pid or 0, vm.uuid, 10.0)
     if vm.alive() or vm.leaving:
         return
-    release(vm)
+    await asyncio.to_thread(release, vm)
     if vm.record.get("state") != "shutoff":
         await set_state(agent, vm, "shutoff", "qemu exited")
 
 
 def release(vm: Vm) -> None:
-    """Remove what a qemu that is gone leaves behind (sockets, pid file); the record stays."""
+    """Remove what a qemu that is gone leaves behind (taps, port forwards, sockets, pid
+    file); the record stays. Blocking (netlink, nft): call it from a thread."""
+    namespace = vm.record.get("namespace")
+    for nic in vm.record.get("nics") or []:
+        if nic.get("tap"):
+            net.unplug(nic["tap"], namespace)
+    if vm.record.get("port"):
+        with contextlib.suppress(Exception):
+            net.remove_forwards(vm.uuid, namespace)
     for name in (qemu.QMP_SOCKET, qemu.EVENTS_SOCKET, qemu.PIDFILE):
         with contextlib.suppress(OSError):
             (vm.directory / name).unlink()

@@ -29,10 +29,13 @@ from zos.bus import call, free_port, io_subject
 from zos.events import encode_value
 
 from . import _kvm_media as media_
+from . import _kvm_net as net
 from . import _kvm_qemu as qemu
 from . import _kvm_vm as vms
 from ._kvm_vm import REGISTRY, Vm
+from ._net_ns import namespace_arg
 from ._registry import BuiltinError, Context, arg, builtin, service
+from ._sys_run import in_namespace
 
 log = logging.getLogger("zos.node.kvm")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -87,8 +90,13 @@ def parse_create(args: dict[str, Any]) -> dict[str, Any]:
     if flist:
         raise BuiltinError(501, "booting from an flist is not supported yet")
     nics = arg(args, "nics", "list", [])
-    if nics:
-        raise BuiltinError(501, "nics are not supported yet")
+    for i, raw in enumerate(nics):  # checked here, made at launch
+        net.parse_nic(raw, f"nics[{i}]", "0" * 8, i, 2)
+    if sum(1 for n in nics if n.get("type") == "default") > 1:
+        raise BuiltinError(400, "argument 'nics': at most one default nic")
+    ports = net.ports_arg(arg(args, "port", "dict", {}))
+    if ports and not any(n.get("type") == "default" for n in nics):
+        raise BuiltinError(400, "argument 'port' needs a default nic (port forwards go to its address)")
     for field in ("kernel", "initrd"):
         path = arg(args, field, "str", None)
         if path is not None and not Path(path).is_file():
@@ -98,8 +106,8 @@ def parse_create(args: dict[str, Any]) -> dict[str, Any]:
             "media": [m.as_dict() for m in media], "kernel": kernel, "initrd": arg(args, "initrd", "str", None),
             "cmdline": arg(args, "cmdline", "str", None), "flist": flist, "nics": nics,
             "config": arg(args, "config", "dict", {}), "mount": arg(args, "mount", "list", []),
-            "port": arg(args, "port", "dict", {}), "tags": list(arg(args, "tags", "list", [])),
-            "accel": arg(args, "accel", "str", None)}
+            "port": {str(h): g for h, g in ports.items()}, "tags": list(arg(args, "tags", "list", [])),
+            "accel": arg(args, "accel", "str", None), "namespace": namespace_arg(args)}
 
 
 def file_format(path: str) -> str:
@@ -129,7 +137,35 @@ def disk_specs(media: list[dict[str, Any]], start: int = 0) -> tuple[list[dict],
 
 # -- life of a qemu ------------------------------------------------------------------------
 PARAMS = ("uuid", "name", "cpu", "memory", "media", "kernel", "initrd", "cmdline", "flist", "nics",
-          "config", "mount", "port", "tags", "accel")
+          "config", "mount", "port", "tags", "accel", "namespace")
+
+
+def plug_nics(ctx: Context, record: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    """Make the taps of the VM's nics (filling in each nic's hwaddr and tap); returns the
+    qemu netdevs and devices."""
+    namespace, uuid = record.get("namespace"), record["uuid"]
+    if any(n.get("type") == "default" for n in record["nics"]) and not record.get("seq"):
+        record["seq"] = net.next_seq({vm.record.get("seq") for vm in REGISTRY.vms.values()} - {None})
+    netdevs, devices, made = [], [], []
+    try:
+        for i, raw in enumerate(record["nics"]):
+            nic = net.parse_nic(raw, f"nics[{i}]", uuid, i, record.get("seq") or 0)
+            net.plug(ctx, nic, namespace, record.get("seq") or 0)
+            made.append(nic.tap)
+            record["nics"][i] = {**raw, **nic.as_dict()}
+            netdevs.append(net.netdev(nic))
+            devices.append(net.device(nic))
+    except BaseException:
+        for tap in made:
+            net.unplug(tap, namespace)
+        raise
+    record["next_nic"] = len(record["nics"])
+    return netdevs, devices
+
+
+def default_ip(record: dict[str, Any]) -> str:
+    return net.seq_address(record["seq"])[1] if record.get("seq") and any(
+        n.get("type") == "default" for n in record.get("nics") or []) else ""
 
 
 async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = None,
@@ -154,11 +190,18 @@ async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = No
     try:
         blockdevs, devices, disks = await asyncio.to_thread(disk_specs, params["media"])
         record["disks"], record["next_disk"] = disks, len(disks)
+        record["nics"] = [dict(n) for n in record.get("nics") or []]
+        vm.save()
+        netdevs, nic_devices = await asyncio.to_thread(plug_nics, ctx, record)
         argv = qemu.qemu_argv(uuid=uuid, name=params["name"], cpu=params["cpu"], memory=params["memory"],
-                              accel=accel, directory=directory, blockdevs=blockdevs, devices=devices,
+                              accel=accel, directory=directory, blockdevs=blockdevs,
+                              devices=devices + nic_devices, netdevs=netdevs,
                               kernel=params.get("kernel"), initrd=params.get("initrd"),
                               cmdline=params.get("cmdline"), incoming=incoming)
+        argv = in_namespace(record.get("namespace"), argv)
         vm.save()
+        ports = {int(h): g for h, g in (record.get("port") or {}).items()}
+        await asyncio.to_thread(net.add_forwards, uuid, default_ip(record), ports, record.get("namespace"))
         record["pid"] = await asyncio.to_thread(qemu.start, argv, directory)
         record["state"] = "paused" if incoming else "running"
         vm.save()
@@ -168,10 +211,9 @@ async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = No
         pid = record.get("pid") or qemu.read_pid(directory)
         if pid:
             await asyncio.to_thread(qemu.kill, pid, uuid)
+        await asyncio.to_thread(vms.release, vm)
         if again is None:
             REGISTRY.forget(vm)
-        else:
-            vms.release(vm)
         raise
     return vm
 
@@ -197,7 +239,7 @@ async def end(vm: Vm, graceful: float = 0.0) -> str:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await vm.watcher
         vm.watcher = None
-    vms.release(vm)
+    await asyncio.to_thread(vms.release, vm)
     return how
 
 
@@ -297,7 +339,9 @@ async def describe(vm: Vm, index: int) -> dict[str, Any]:
     params = {key: record.get(key) for key in ("name", "cpu", "memory", "flist", "mount", "media",
                                                "config", "nics", "port", "tags")}
     return {"id": index, "uuid": vm.uuid, "name": record.get("name"), "state": await vms.live_state(vm),
-            "vnc": -1, "tags": record.get("tags") or [], "ifctargets": [], "default_ip": "",
+            "vnc": -1, "tags": record.get("tags") or [],
+            "ifctargets": [n.get("tap") for n in record.get("nics") or [] if n.get("tap")],
+            "default_ip": default_ip(record),
             "accel": record.get("accel"), "params": params}
 
 
@@ -414,7 +458,7 @@ async def adopt(agent: Any) -> None:
                 "uuid": vm.uuid, "name": vm.record.get("name", ""), "node": agent.node_id,
                 "state": state, "pid": vm.pid})
         elif vm.record.get("state") != "shutoff":
-            vms.release(vm)
+            await asyncio.to_thread(vms.release, vm)
             await vms.set_state(agent, vm, "shutoff", "qemu exited while the agent was away")
     agent.spawn(_monitor_loop(agent))
 
@@ -593,3 +637,103 @@ async def migrate(args: dict, ctx: Context) -> None:
         REGISTRY.forget(vm)
     ctx.emit("vm.migrated", "vm", vm.uuid, {"uuid": vm.uuid, "source": ctx.node_id, "target": target,
                                             "node": target})
+
+
+# -- nics and port forwards ----------------------------------------------------------------
+def _same_nic(nic: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    if nic.get("type") != wanted.get("type"):
+        return False
+    if wanted.get("type") != "default" and str(nic.get("id") or "") != str(wanted.get("id") or ""):
+        return False
+    return not wanted.get("hwaddr") or nic.get("hwaddr", "").lower() == str(wanted["hwaddr"]).lower()
+
+
+@builtin("kvm.add_nic")
+async def add_nic(args: dict, ctx: Context) -> None:
+    vm = running(args)
+    wanted = {"type": args.get("type"), "id": args.get("id") or "", "hwaddr": args.get("hwaddr") or ""}
+    async with vm.lock:
+        nics = vm.record.setdefault("nics", [])
+        if wanted["type"] == "default" and any(n.get("type") == "default" for n in nics):
+            raise BuiltinError(412, "The default nic is already attached to the vm")
+        if any(_same_nic(n, {**wanted, "hwaddr": ""}) for n in nics):
+            raise BuiltinError(412, "This nic is already attached to the vm")
+        index = vm.record.get("next_nic", len(nics))
+        if wanted["type"] == "default" and not vm.record.get("seq"):
+            vm.record["seq"] = net.next_seq({v.record.get("seq") for v in REGISTRY.vms.values()} - {None})
+        nic = net.parse_nic(wanted, "nic", vm.uuid, index, vm.record.get("seq") or 0)
+        namespace = vm.record.get("namespace")
+        await asyncio.to_thread(net.plug, ctx, nic, namespace, vm.record.get("seq") or 0)
+        try:
+            await vm.execute("netdev_add", net.netdev(nic))
+            try:
+                await vm.execute("device_add", net.device(nic))
+            except BuiltinError:
+                with contextlib.suppress(BuiltinError):
+                    await vm.execute("netdev_del", {"id": f"net-{nic.device}"})
+                raise
+        except BuiltinError as exc:
+            await asyncio.to_thread(net.unplug, nic.tap, namespace)
+            raise BuiltinError(exc.code, f"failed to add nic: {exc.message}") from None
+        nics.append({**wanted, **nic.as_dict(), "device": nic.device})
+        vm.record["next_nic"] = index + 1
+        vm.save()
+    ctx.emit("vm.nic_added", "vm", vm.uuid, {"uuid": vm.uuid, "node": ctx.node_id,
+                                             "nic": nic.as_dict(), "device": nic.device})
+
+
+@builtin("kvm.remove_nic")
+async def remove_nic(args: dict, ctx: Context) -> None:
+    vm = running(args)
+    wanted = {"type": args.get("type"), "id": args.get("id") or "", "hwaddr": args.get("hwaddr") or ""}
+    async with vm.lock:
+        nics = vm.record.get("nics") or []
+        found = next((n for n in nics if _same_nic(n, wanted)), None)
+        if found is None:
+            raise BuiltinError(404, "The nic you tried is not attached to the vm")
+        device = found.get("device") or f"nic{nics.index(found)}"
+        try:
+            await vm.execute("device_del", {"id": device})
+        except BuiltinError as exc:
+            raise BuiltinError(exc.code, f"failed to remove nic: {exc.message}") from None
+        if not await _device_gone(vm, device, arg(args, "timeout", "float", 10.0)):
+            raise BuiltinError(500, "failed to remove nic: timeout")
+        with contextlib.suppress(BuiltinError):
+            await vm.execute("netdev_del", {"id": f"net-{device}"})
+        await asyncio.to_thread(net.unplug, found["tap"], vm.record.get("namespace"))
+        nics.remove(found)
+        vm.save()
+    gone = {k: found[k] for k in ("type", "id", "hwaddr", "tap") if k in found}
+    ctx.emit("vm.nic_removed", "vm", vm.uuid, {"uuid": vm.uuid, "node": ctx.node_id, "nic": gone,
+                                               "device": device})
+
+
+def _port_args(args: dict[str, Any]) -> tuple[int, int]:
+    host = args.get("host_port")
+    forwards = net.ports_arg({str(host): args.get("container_port")})
+    return next(iter(forwards.items()))
+
+
+@builtin("kvm.portforward-add")
+async def portforward_add(args: dict, ctx: Context) -> None:
+    vm = running(args)
+    host, guest = _port_args(args)
+    ip = default_ip(vm.record)
+    if not ip:
+        raise BuiltinError(400, "KVM doesn't have a default nic")
+    async with vm.lock:
+        await asyncio.to_thread(net.add_forwards, vm.uuid, ip, {host: guest}, vm.record.get("namespace"))
+        vm.record.setdefault("port", {})[str(host)] = guest
+        vm.save()
+
+
+@builtin("kvm.portforward-remove")
+async def portforward_remove(args: dict, ctx: Context) -> None:
+    vm = find(args)
+    host, _ = _port_args(args)
+    async with vm.lock:
+        removed = await asyncio.to_thread(net.remove_forwards, vm.uuid, vm.record.get("namespace"), host)
+        if not removed and str(host) not in (vm.record.get("port") or {}):
+            raise BuiltinError(404, f"no port forward from host port {host} to VM {vm.uuid}")
+        (vm.record.get("port") or {}).pop(str(host), None)
+        vm.save()

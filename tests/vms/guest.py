@@ -49,7 +49,9 @@ SCRIPTS = {
     "blocks": "#!/bin/sh\nlast=''\nwhile true; do now=$(ls /sys/block | tr '\\n' ' ');"
               " [ \"$now\" != \"$last\" ] && echo \"BLOCKS $now\"; last=$now; sleep 0.2; done\n",
     # report network devices as they come and go
-    "nics": "#!/bin/sh\nlast=''\nwhile true; do now=$(ls /sys/class/net | tr '\\n' ' ');"
+    "nics": "#!/bin/sh\nwhile [ ! -e /sys/class/net/eth0 ]; do sleep 0.1; done\n"
+            "ip addr add 172.19.0.2/16 dev eth0; ip link set eth0 up; echo NET UP\n"
+            "last=''\nwhile true; do now=$(ls /sys/class/net | tr '\\n' ' ');"
             " [ \"$now\" != \"$last\" ] && echo \"NICS $now\"; last=$now; sleep 0.2; done\n",
 }
 
