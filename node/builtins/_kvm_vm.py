@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import shutil
@@ -33,6 +34,21 @@ STATUS_STATES = {"running": "running", "paused": "paused", "suspended": "pmsuspe
                  "finish-migrate": "paused", "restore-vm": "paused", "save-vm": "paused",
                  "shutdown": "shutdown", "guest-panicked": "crashed", "internal-error": "crashed",
                  "io-error": "paused", "watchdog": "paused", "colo": "running", "debug": "paused"}
+
+
+# state -> upstream's kvm.events (event, detail), libvirt's lifecycle words
+LIFECYCLE = {"running": ("resumed", "unpaused"), "paused": ("suspended", "paused"),
+             "shutdown": ("shutdown", "finished"), "shutoff": ("stopped", "shutdown"),
+             "crashed": ("stopped", "crashed")}
+LISTENERS: list[asyncio.Queue] = []    # kvm.events jobs
+_SEQUENCE = itertools.count(1)         # per agent run, as upstream's
+
+
+def announce(uuid: str, name: str, event: str, detail: str) -> None:
+    """Tell running kvm.events jobs about a lifecycle change."""
+    body = {"uuid": uuid, "name": name, "event": event, "detail": detail, "sequence": next(_SEQUENCE)}
+    for queue in LISTENERS:
+        queue.put_nowait(body)
 
 
 def vms_dir(config: Any) -> Path:
@@ -130,6 +146,10 @@ async def set_state(agent: Any, vm: Vm, state: str, reason: str, emit: Any = Non
     data = {"uuid": vm.uuid, "state": state, "node": agent.node_id, "reason": reason}
     if previous:
         data["previous"] = previous
+    event, detail = LIFECYCLE.get(state, ("unknown", reason))
+    if reason == "start":
+        event, detail = "started", "booted"
+    announce(vm.uuid, vm.record.get("name", ""), event, detail)
     if emit is not None:
         emit("vm.state_changed", "vm", vm.uuid, data)
     else:

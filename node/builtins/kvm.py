@@ -32,6 +32,7 @@ from . import _kvm_media as media_
 from . import _kvm_net as net
 from . import _kvm_qemu as qemu
 from . import _kvm_vm as vms
+from .._messages import Message
 from ._kvm_vm import REGISTRY, Vm
 from ._net_ns import namespace_arg
 from ._registry import BuiltinError, Context, arg, builtin, service
@@ -255,6 +256,7 @@ async def create(args: dict, ctx: Context) -> str:
         "uuid": vm.uuid, "name": params["name"], "node": ctx.node_id, "cpu": params["cpu"],
         "memory": params["memory"], "media": params["media"], "nics": params["nics"],
         "accel": vm.record["accel"], "pid": vm.pid, "tags": params["tags"], "flist": params["flist"]})
+    vms.announce(vm.uuid, params["name"], "started", "booted")
     return vm.uuid
 
 
@@ -280,6 +282,7 @@ async def destroy(args: dict, ctx: Context) -> None:
         how = await end(vm)
         REGISTRY.forget(vm)
     ctx.emit("vm.destroyed", "vm", vm.uuid, {"uuid": vm.uuid, "node": ctx.node_id, "reason": how})
+    vms.announce(vm.uuid, vm.record.get("name", ""), "stopped", "destroyed")
 
 
 @builtin("kvm.shutdown")
@@ -438,6 +441,21 @@ async def monitor(args: dict, ctx: Context) -> None:
 async def infops(args: dict, ctx: Context) -> dict[str, Any]:
     vm = find(args)
     return ctx.agent.aggregator.query(tags={"vm": vm.uuid})
+
+
+@builtin("kvm.events")
+async def events(args: dict, ctx: Context) -> None:
+    """Runs until killed: each VM lifecycle change on this node becomes a level-20 message
+    `{"uuid", "name", "event", "detail", "sequence"}` (upstream's job of the same name; read it
+    with stream=True or `core.subscribe`). The same changes are domain events on the bus."""
+    queue: asyncio.Queue = asyncio.Queue()
+    vms.LISTENERS.append(queue)
+    try:
+        while True:
+            body = await queue.get()
+            await ctx.agent.jobs.emit(ctx.job, Message(20, json.dumps(body)))
+    finally:
+        vms.LISTENERS.remove(queue)
 
 
 # -- agent start: re-adopt -----------------------------------------------------------------
@@ -637,6 +655,7 @@ async def migrate(args: dict, ctx: Context) -> None:
         REGISTRY.forget(vm)
     ctx.emit("vm.migrated", "vm", vm.uuid, {"uuid": vm.uuid, "source": ctx.node_id, "target": target,
                                             "node": target})
+    vms.announce(vm.uuid, vm.record.get("name", ""), "stopped", "migrated")
 
 
 # -- nics and port forwards ----------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import time
 
@@ -118,3 +120,40 @@ def _cmdline(pid: int) -> bytes:
             return f.read()
     except OSError:
         return b""
+
+
+async def test_kvm_events_job_streams_lifecycle_changes(agent, bus, guest):
+    from zos.bus import event_subject, log_subject
+    from zos.events import Command
+    node = agent.node_id
+    job = "kvm-events-" + os.urandom(4).hex()
+    await bus.send_command(Command(id=job, command="kvm.events", arguments={}, stream=True), node)
+    await wait_started(bus, event_subject("job", job))
+    uuid = await kvm(bus, node, "kvm.create", vm_args(guest, "idle", name="watched"))
+    await kvm(bus, node, "kvm.pause", {"uuid": uuid})
+    await kvm(bus, node, "kvm.resume", {"uuid": uuid})
+    await kvm(bus, node, "kvm.monitor")
+    await kvm(bus, node, "kvm.destroy", {"uuid": uuid})
+    await kvm(bus, node, "job.kill", {"id": job})
+    bodies = []
+    async for item in bus.replay(log_subject(node, job), decode_events=False):
+        text = json.loads(item.data)["message"]["message"]
+        if text.startswith("{"):
+            bodies.append(json.loads(text))
+    assert [(b["uuid"], b["name"], b["event"], b["detail"]) for b in bodies] == [
+        (uuid, "watched", "started", "booted"), (uuid, "watched", "suspended", "paused"),
+        (uuid, "watched", "resumed", "unpaused"), (uuid, "watched", "stopped", "destroyed")]
+    assert [b["sequence"] for b in bodies] == sorted(b["sequence"] for b in bodies)
+    # kvm.monitor published one I/O sample of the VM on zos.io.vm.<uuid>
+    samples = [item async for item in bus.replay(f"zos.io.vm.{uuid}", decode_events=False)]
+    assert len(samples) == 1
+
+
+async def wait_started(bus, subject, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        types = [item.event.type async for item in bus.replay(subject) if item.event is not None]
+        if "job.started" in types:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no job.started on {subject}")
