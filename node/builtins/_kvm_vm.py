@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from . import _kvm_flist as flists
 from . import _kvm_net as net
 from . import _kvm_qemu as qemu
 from . import _kvm_qmp as qmp
@@ -194,6 +195,9 @@ def release(vm: Vm) -> None:
     for nic in vm.record.get("nics") or []:
         if nic.get("tap"):
             net.unplug(nic["tap"], namespace)
+    if vm.record.get("root"):
+        with contextlib.suppress(Exception):
+            flists.unmount(Path(vm.record["root"]), vm.directory.parent.parent)
     if vm.record.get("port"):
         with contextlib.suppress(Exception):
             net.remove_forwards(vm.uuid, namespace)

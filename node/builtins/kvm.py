@@ -28,6 +28,7 @@ import psutil
 from zos.bus import call, free_port, io_subject
 from zos.events import encode_value
 
+from . import _kvm_flist as flists
 from . import _kvm_media as media_
 from . import _kvm_net as net
 from . import _kvm_qemu as qemu
@@ -88,8 +89,6 @@ def parse_create(args: dict[str, Any]) -> dict[str, Any]:
     flist = arg(args, "flist", "str", "")
     if not media and not kernel and not flist:
         raise BuiltinError(400, "At least one boot media has to be provided (via media or an flist)")
-    if flist:
-        raise BuiltinError(501, "booting from an flist is not supported yet")
     nics = arg(args, "nics", "list", [])
     for i, raw in enumerate(nics):  # checked here, made at launch
         net.parse_nic(raw, f"nics[{i}]", "0" * 8, i, 2)
@@ -108,7 +107,8 @@ def parse_create(args: dict[str, Any]) -> dict[str, Any]:
             "cmdline": arg(args, "cmdline", "str", None), "flist": flist, "nics": nics,
             "config": arg(args, "config", "dict", {}), "mount": arg(args, "mount", "list", []),
             "port": {str(h): g for h, g in ports.items()}, "tags": list(arg(args, "tags", "list", [])),
-            "accel": arg(args, "accel", "str", None), "namespace": namespace_arg(args)}
+            "accel": arg(args, "accel", "str", None), "namespace": namespace_arg(args),
+            "storage": [str(u) for u in arg(args, "storage", "list", [])]}
 
 
 def file_format(path: str) -> str:
@@ -138,7 +138,7 @@ def disk_specs(media: list[dict[str, Any]], start: int = 0) -> tuple[list[dict],
 
 # -- life of a qemu ------------------------------------------------------------------------
 PARAMS = ("uuid", "name", "cpu", "memory", "media", "kernel", "initrd", "cmdline", "flist", "nics",
-          "config", "mount", "port", "tags", "accel", "namespace")
+          "config", "mount", "port", "tags", "accel", "namespace", "storage")
 
 
 def plug_nics(ctx: Context, record: dict[str, Any]) -> tuple[list[dict], list[dict]]:
@@ -169,6 +169,19 @@ def default_ip(record: dict[str, Any]) -> str:
         n.get("type") == "default" for n in record.get("nics") or []) else ""
 
 
+def _flist_boot(ctx: Context, record: dict[str, Any], directory: Path) -> tuple[dict[str, Any], list[str]]:
+    root = directory / "root"
+    flists.mount(record["flist"], root, Path(ctx.config.data_dir), f"vm-{record['uuid'][:8]}",
+                 record.get("storage") or [])
+    record["root"] = str(root)
+    if record.get("config"):
+        flists.write_config(root, record["config"])
+    boot = flists.boot_spec(root)
+    if record.get("cmdline"):
+        boot["cmdline"] = f"{boot['cmdline']} {record['cmdline']}"
+    return boot, flists.share_args(root)
+
+
 async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = None,
                  again: Vm | None = None) -> Vm:
     """Start a qemu for `params` and watch it; a failure leaves nothing behind (for `again`,
@@ -193,12 +206,16 @@ async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = No
         record["disks"], record["next_disk"] = disks, len(disks)
         record["nics"] = [dict(n) for n in record.get("nics") or []]
         vm.save()
+        boot = {key: params.get(key) for key in ("kernel", "initrd", "cmdline")}
+        extra: list[str] = []
+        if params.get("flist"):
+            boot, extra = await asyncio.to_thread(_flist_boot, ctx, record, directory)
         netdevs, nic_devices = await asyncio.to_thread(plug_nics, ctx, record)
         argv = qemu.qemu_argv(uuid=uuid, name=params["name"], cpu=params["cpu"], memory=params["memory"],
                               accel=accel, directory=directory, blockdevs=blockdevs,
                               devices=devices + nic_devices, netdevs=netdevs,
-                              kernel=params.get("kernel"), initrd=params.get("initrd"),
-                              cmdline=params.get("cmdline"), incoming=incoming)
+                              kernel=boot["kernel"], initrd=boot.get("initrd"),
+                              cmdline=boot.get("cmdline"), incoming=incoming, extra=extra)
         argv = in_namespace(record.get("namespace"), argv)
         vm.save()
         ports = {int(h): g for h, g in (record.get("port") or {}).items()}

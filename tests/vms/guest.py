@@ -19,7 +19,8 @@ import pytest
 from zos.image import CpioEntry, write_cpio
 
 MODULES = ["virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
-           "virtio_blk", "failover", "net_failover", "virtio_net", "evdev", "button"]
+           "virtio_blk", "failover", "net_failover", "virtio_net", "evdev", "button",
+           "netfs", "fscache", "9pnet", "9pnet_virtio", "9p"]
 
 INIT = r"""#!/bin/sh
 export PATH=/bin
@@ -29,6 +30,9 @@ mount -t devtmpfs dev /dev
 for m in MODULES; do insmod /lib/modules/$m.ko 2>/dev/null; done
 # ACPI power button (kvm.shutdown): any event from an input device powers off
 for e in /dev/input/event*; do (dd if=$e bs=24 count=1 2>/dev/null >/dev/null; echo "POWER BUTTON"; poweroff -f) & done
+if grep -q 'root=root' /proc/cmdline; then
+  mkdir -p /mnt; mount -t 9p -o trans=virtio,version=9p2000.L root /mnt && echo "CONFIG $(cat /mnt/etc/zos-config)"
+fi
 name=$(sed -n 's/.*zos\.test=\([a-z0-9_]*\).*/\1/p' /proc/cmdline)
 echo "GUEST READY"
 [ -x /scripts/$name ] && /scripts/$name
@@ -80,7 +84,7 @@ def build_initramfs(out: Path) -> Path:
                (".", "bin", "dev", "proc", "sys", "etc", "lib", "lib/modules", "scripts", "tmp")]
     entries.append(CpioEntry("bin/busybox", stat.S_IFREG | 0o755, Path("/bin/busybox").read_bytes()))
     for applet in ("sh", "mount", "insmod", "sleep", "echo", "sed", "dd", "sync", "poweroff", "ls", "tr",
-                   "cat", "mkdir", "ip", "udhcpc", "seq"):
+                   "cat", "mkdir", "grep", "ip", "udhcpc", "seq"):
         entries.append(CpioEntry(f"bin/{applet}", stat.S_IFLNK | 0o777, b"busybox"))
     loaded = []
     for name in MODULES:
