@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 
@@ -29,9 +30,12 @@ def last_count(text: str) -> int:
     return int(found[-1]) if found else 0
 
 
-async def test_counting_guest_keeps_counting_on_the_target(agent, second, bus, guest):
+async def test_counting_guest_keeps_counting_on_the_target(agent, second, bus, guest, disk_server):
     a, b = agent.node_id, second.node_id
-    uuid = await kvm(bus, a, "kvm.create", vm_args(guest, "count", name="mover"))
+    # its disk is a vdisk: both qemus reach it through the same disk server
+    vdisk = await asyncio.to_thread(disk_server.create, size="4M")
+    uuid = await kvm(bus, a, "kvm.create", vm_args(guest, "count", name="mover",
+                                                   media=[{"url": disk_server.uri(vdisk)}]))
     await wait_serial(serial(agent, uuid), "COUNT 3")
     await kvm(bus, a, "kvm.migrate", {"uuid": uuid, "desturi": f"zos://{b}"})
     before = last_count(serial(agent, uuid).read_text()) if serial(agent, uuid).exists() else 0
@@ -47,6 +51,8 @@ async def test_counting_guest_keeps_counting_on_the_target(agent, second, bus, g
     assert [(e.data["source"], e.data["target"]) for e in migrated] == [(a, b)]
     assert before == 0 or before < target_first + 3
     # A bad target is a clear error and the VM stays where it is.
+    info = await kvm(bus, b, "kvm.info", {"uuid": uuid})
+    assert [d["Name"] for d in info["Block"]] == ["disk0"]
     bad = await kvm(bus, b, "kvm.migrate", {"uuid": uuid, "desturi": f"zos://{b}"}, ok=False)
     assert bad.code == 400
     await kvm(bus, b, "kvm.destroy", {"uuid": uuid})

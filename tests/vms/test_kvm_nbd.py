@@ -48,3 +48,15 @@ async def test_guest_writes_reach_the_vdisk_and_its_tlog(agent, bus, guest, disk
     old, _ = await state_at(bus, name, until_ns=before)
     assert old[0] == b"\x0a" * 4096
     await kvm(bus, agent.node_id, "kvm.destroy", {"uuid": uuid})
+
+
+async def test_missing_export_is_a_clear_error_and_leaves_nothing(agent, bus, guest, disk_server):
+    uri = disk_server.uri("no-such-vdisk")
+    result = await kvm(bus, agent.node_id, "kvm.create", vm_args(guest, media=[{"url": uri}]), ok=False)
+    assert (result.state, result.code) == ("ERROR", 400)
+    assert "failed to create machine" in result.data and "no-such-vdisk" in result.data
+    assert list((agent.data_dir / "vms").iterdir()) == []
+    for bad, message in (("nbd:///x", "names no host"), ("nbd+unix:///x", "needs ?socket="),
+                         ("http://x/y", "not an nbd URL"), ("relative.img", "absolute path")):
+        result = await kvm(bus, agent.node_id, "kvm.create", vm_args(guest, media=[{"url": bad}]), ok=False)
+        assert result.code == 400 and message in result.data, (bad, result.data)
