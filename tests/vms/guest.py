@@ -47,6 +47,13 @@ SCRIPTS = {
               "sync\necho MARKER WRITTEN\npoweroff -f\n",
     # power off at once
     "poweroff": "#!/bin/sh\necho POWERING OFF\npoweroff -f\n",
+    # 32 MiB sequential 1 MiB writes then reads on /dev/vda, timed by the guest's clock
+    "ddbench": "#!/bin/sh\nwhile [ ! -b /dev/vda ]; do sleep 0.1; done\n"
+               "read t0 rest < /proc/uptime\n"
+               "dd if=/dev/zero of=/dev/vda bs=1M count=32 conv=fsync 2>/dev/null\n"
+               "read t1 rest < /proc/uptime\necho 3 > /proc/sys/vm/drop_caches\n"
+               "dd if=/dev/vda of=/dev/null bs=1M count=32 2>/dev/null\n"
+               "read t2 rest < /proc/uptime\necho \"DD $t0 $t1 $t2\"\npoweroff -f\n",
     # count on the serial console, forever
     "count": "#!/bin/sh\ni=0\nwhile true; do i=$((i+1)); echo \"COUNT $i\"; sleep 0.2; done\n",
     # report block devices as they come and go
