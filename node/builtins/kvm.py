@@ -192,16 +192,17 @@ async def launch(ctx: Context, params: dict[str, Any], incoming: str | None = No
             raise BuiltinError(412, f"a VM with uuid {uuid} already exists on this node")
         if REGISTRY.by_name(params["name"]) is not None:
             raise BuiltinError(412, f"a VM named '{params['name']}' already exists on this node")
-    accel = await asyncio.to_thread(qemu.choose_accel, params.get("accel"))
     directory = vms.vms_dir(ctx.config) / uuid
     directory.mkdir(parents=True, exist_ok=again is not None)
-    record = {**(again.record if again else {}), **params, "accel": accel, "node": ctx.node_id,
+    record = {**(again.record if again else {}), **params, "node": ctx.node_id,
               "state": None if again is None else again.record.get("state"), "pid": None}
     vm = again or Vm(directory, record)
     vm.record = record
     vm.leaving = False
-    REGISTRY.vms[uuid] = vm
+    REGISTRY.vms[uuid] = vm  # reserved before the first await: a concurrent create sees it
     try:
+        record["accel"] = await asyncio.to_thread(qemu.choose_accel, params.get("accel"))
+        accel = record["accel"]
         blockdevs, devices, disks = await asyncio.to_thread(disk_specs, params["media"])
         record["disks"], record["next_disk"] = disks, len(disks)
         record["nics"] = [dict(n) for n in record.get("nics") or []]
