@@ -191,3 +191,20 @@ class PoolSnapshot(Base):
     timestamp: Mapped[int] = mapped_column(sa.BigInteger, default=0, doc="seconds since the epoch")
     used: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     updated_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class Vm(Base):
+    """A VM of a node, folded from `vm.*` events (the VMs projector)."""
+
+    __tablename__ = "vms"
+    uuid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(255), default="")
+    node: Mapped[str] = mapped_column(sa.String(128), default="", index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="deploying", doc="RAML EnumVMStatus")
+    state: Mapped[str] = mapped_column(sa.String(16), default="", doc="the node's kvm state")
+    cpu: Mapped[int] = mapped_column(sa.Integer, default=0)
+    memory: Mapped[int] = mapped_column(sa.Integer, default=0, doc="MiB")
+    media: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    nics: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    accel: Mapped[str] = mapped_column(sa.String(8), default="")
+    updated_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)

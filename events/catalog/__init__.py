@@ -10,3 +10,4 @@ from . import fs  # noqa: F401
 from . import network  # noqa: F401
 from . import node_disks  # noqa: F401
 from . import storagepool  # noqa: F401
+from . import vm  # noqa: F401

@@ -16,6 +16,7 @@ FAMILY, TABLE = "inet", "zos"
 CHAINS = {
     "input": {"type": "filter", "hook": "input", "prio": 0, "policy": "accept"},
     "postrouting": {"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"},
+    "prerouting": {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"},
 }
 # One agent changes its table from several worker threads: check-then-add must not interleave.
 LOCK = threading.Lock()
